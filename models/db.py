@@ -1,0 +1,120 @@
+"""Database lifetime: Tortoise configuration, migrations and the seeded categories."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as migrate_api
+
+from models.tables import Category, Counter
+
+APP = "models"
+
+# (slug, name_ru, name_en, [(child slug, name_ru, name_en)])
+CATEGORY_TREE: list[tuple[str, str, str, list[tuple[str, str, str]]]] = [
+    ("app-help", "Помощь по приложению", "Help with the application", []),
+    ("system-errors", "Ошибки системы", "System errors", []),
+    (
+        "documents-finance",
+        "Документы/Финансы",
+        "Documents / Finance",
+        [
+            ("metric-billing", "Запрос тарификации метрики", "Metric billing request"),
+            ("other", "Иное", "Other"),
+        ],
+    ),
+]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": _connection(database_url)},
+        "apps": {
+            APP: {
+                "models": ["models"],
+                "default_connection": "default",
+                "migrations": "models.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _connection(database_url: str) -> str | dict[str, Any]:
+    """SQLite gets WAL and a busy timeout so a reader never blocks the writer."""
+    parts = urlsplit(database_url)
+    if parts.scheme != "sqlite":
+        return database_url
+    path = database_url[len("sqlite://") :]
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "engine": "tortoise.backends.sqlite",
+        "credentials": {
+            "file_path": path,
+            "journal_mode": "WAL",
+            "busy_timeout": 5000,
+            "foreign_keys": "ON",
+        },
+    }
+
+
+async def migrate(database_url: str) -> None:
+    """Apply every migration not yet applied (idempotent), then seed categories."""
+    try:
+        await migrate_api(config=tortoise_config(database_url))
+    finally:
+        await Tortoise.close_connections()
+    async with connected(database_url):
+        await seed_categories()
+
+
+async def seed_categories() -> None:
+    """Insert or refresh the category tree; safe to run any number of times."""
+    for position, (slug, name_ru, name_en, children) in enumerate(CATEGORY_TREE):
+        section_id = await _upsert_category(slug, name_ru, name_en, None, position)
+        for child_position, (child_slug, child_ru, child_en) in enumerate(children):
+            await _upsert_category(child_slug, child_ru, child_en, section_id, child_position)
+    if not await Counter.exists(name="ticket_number"):
+        await Counter.create(name="ticket_number", value=0)
+
+
+async def _upsert_category(
+    slug: str, name_ru: str, name_en: str, parent_id: int | None, position: int
+) -> int:
+    values: dict[str, Any] = {
+        "name_ru": name_ru,
+        "name_en": name_en,
+        "parent_id": parent_id,
+        "position": position,
+    }
+    existing = await Category.get_or_none(slug=slug)
+    if existing is None:
+        return (await Category.create(slug=slug, **values)).id
+    await Category.filter(id=existing.id).update(**values)
+    return existing.id
+
+
+@asynccontextmanager
+async def connected(database_url: str) -> AsyncIterator[None]:
+    """Open the ORM's connections for the lifetime of the block."""
+    await Tortoise.init(config=tortoise_config(database_url))
+    try:
+        yield
+    finally:
+        await Tortoise.close_connections()
+
+
+async def ping() -> bool:
+    """Whether the database answers a trivial query."""
+    try:
+        await Tortoise.get_connection("default").execute_query("SELECT 1")
+    except Exception:
+        return False
+    return True

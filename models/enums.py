@@ -1,0 +1,31 @@
+"""Enumerations stored in the database (values are the API's names)."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class TicketStatus(StrEnum):
+    OPEN = "OPEN"
+    IN_PROGRESS = "IN_PROGRESS"
+    AWAITING_REPLY = "AWAITING_REPLY"
+    CLOSED = "CLOSED"
+    REJECTED = "REJECTED"
+
+
+FINAL_STATUSES = frozenset({TicketStatus.CLOSED, TicketStatus.REJECTED})
+
+
+class EventKind(StrEnum):
+    CREATED = "CREATED"
+    STATUS_CHANGED = "STATUS_CHANGED"
+    MESSAGE_ADDED = "MESSAGE_ADDED"
+    CATEGORY_CHANGED = "CATEGORY_CHANGED"
+    RECATEGORIZATION_REQUESTED = "RECATEGORIZATION_REQUESTED"
+    RECATEGORIZATION_DECLINED = "RECATEGORIZATION_DECLINED"
+    ASSIGNED = "ASSIGNED"
+    URGENCY_CHANGED = "URGENCY_CHANGED"

@@ -1,0 +1,164 @@
+"""Tortoise models: the stored shape of users, categories, tickets, messages and events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+from models.enums import EventKind, Role, TicketStatus
+
+
+class User(Model):
+    """A person known from a valid token, created on first sight."""
+
+    id = fields.CharField(max_length=128, primary_key=True)
+    name = fields.CharField(max_length=200, default="")
+    role = fields.CharEnumField(Role, max_length=16, default=Role.CUSTOMER)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "users"
+
+
+class Category(Model):
+    """A section, or a question type inside a section. Tickets belong to leaves."""
+
+    id = fields.IntField(primary_key=True)
+    slug = fields.CharField(max_length=64, unique=True)
+    name_ru = fields.CharField(max_length=200)
+    name_en = fields.CharField(max_length=200)
+    parent: fields.ForeignKeyNullableRelation[Category] = fields.ForeignKeyField(
+        "models.Category", related_name="children", null=True, on_delete=fields.RESTRICT
+    )
+    parent_id: int | None
+    position = fields.IntField(default=0)
+
+    class Meta:
+        table = "categories"
+
+
+class Counter(Model):
+    """Named gap-free counters (ticket numbers), incremented inside the writing transaction."""
+
+    name = fields.CharField(max_length=32, primary_key=True)
+    value = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "counters"
+
+
+class Ticket(Model):
+    id = fields.BigIntField(primary_key=True)
+    number = fields.BigIntField(unique=True)
+    owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="tickets", on_delete=fields.RESTRICT
+    )
+    owner_id: str
+    category: fields.ForeignKeyRelation[Category] = fields.ForeignKeyField(
+        "models.Category", related_name="tickets", on_delete=fields.RESTRICT
+    )
+    category_id: int
+    summary = fields.CharField(max_length=200)
+    question = fields.TextField()
+    # casefold(summary + question): portable case-insensitive search for any script.
+    search_text = fields.TextField()
+    urgent = fields.BooleanField(default=False)
+    status = fields.CharEnumField(TicketStatus, max_length=16, default=TicketStatus.OPEN)
+    rejection_reason = fields.TextField(null=True)
+    assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="assigned_tickets", null=True, on_delete=fields.RESTRICT
+    )
+    assignee_id: str | None
+    follow_up_of: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="follow_ups", null=True, on_delete=fields.SET_NULL
+    )
+    follow_up_of_id: int | None
+    version = fields.IntField(default=1)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "tickets"
+        indexes = (
+            Index(fields=("owner_id", "created_at", "id")),
+            Index(fields=("created_at", "id")),
+            Index(fields=("updated_at", "id")),
+            Index(fields=("status", "created_at")),
+            Index(fields=("category_id", "created_at")),
+            Index(fields=("assignee_id", "created_at")),
+            Index(fields=("urgent", "created_at")),
+        )
+
+
+class Message(Model):
+    """One turn of the conversation. Internal notes are for agents only."""
+
+    id = fields.BigIntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="messages", on_delete=fields.CASCADE
+    )
+    ticket_id: int
+    author: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="messages", on_delete=fields.RESTRICT
+    )
+    author_id: str
+    body = fields.TextField()
+    internal = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "messages"
+        indexes = (Index(fields=("ticket_id", "id")),)
+
+
+class TicketEvent(Model):
+    """The history of a ticket. Its monotonic id is the cursor live updates resume from."""
+
+    id = fields.BigIntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="events", on_delete=fields.CASCADE
+    )
+    ticket_id: int
+    kind = fields.CharEnumField(EventKind, max_length=32)
+    actor: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="events", on_delete=fields.RESTRICT
+    )
+    actor_id: str
+    at = fields.DatetimeField()
+    from_status = fields.CharEnumField(TicketStatus, max_length=16, null=True)
+    to_status = fields.CharEnumField(TicketStatus, max_length=16, null=True)
+    from_category_id = fields.IntField(null=True)
+    to_category_id = fields.IntField(null=True)
+    message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="events", null=True, on_delete=fields.CASCADE
+    )
+    message_id: int | None
+    internal = fields.BooleanField(default=False)
+    data: dict[str, Any] | None = fields.JSONField(null=True)
+
+    class Meta:
+        table = "ticket_events"
+        indexes = (Index(fields=("ticket_id", "id")),)
+
+
+class MutationReceipt(Model):
+    """Remembers a `clientMutationId` so a retried mutation returns its first result."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="receipts", on_delete=fields.CASCADE
+    )
+    user_id: str
+    operation = fields.CharField(max_length=64)
+    client_mutation_id = fields.CharField(max_length=128)
+    ticket_id = fields.BigIntField(null=True)
+    message_id = fields.BigIntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "mutation_receipts"
+        unique_together = (("user_id", "operation", "client_mutation_id"),)

@@ -1,0 +1,70 @@
+"""The broker interface and its in-process backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
+
+
+class Broker(Protocol):
+    """Publish bytes on a channel; subscribers get every message published after they joined."""
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, channel: str, message: bytes) -> None: ...
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]: ...
+
+    async def ping(self) -> bool: ...
+
+
+class MemoryBroker:
+    """Single-process broker: fan-out to per-subscriber queues."""
+
+    def __init__(self) -> None:
+        self._queues: defaultdict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
+
+    async def connect(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._queues.clear()
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        for queue in self._queues.get(channel, ()):
+            queue.put_nowait(message)
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._queues[channel].add(queue)
+
+        async def messages() -> AsyncIterator[bytes]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield messages()
+        finally:
+            self._queues[channel].discard(queue)
+            if not self._queues[channel]:
+                del self._queues[channel]
+
+    async def ping(self) -> bool:
+        return True
+
+
+def broker_from_url(url: str) -> Broker:
+    """`memory://` (the embedded default) or `redis://host:port/db`."""
+    if url.startswith("memory://"):
+        return MemoryBroker()
+    if url.startswith(("redis://", "rediss://")):
+        from pubsub.redis import RedisBroker
+
+        return RedisBroker(url)
+    raise ValueError(f"unsupported broker URL scheme: {url.split(':', 1)[0]!r}")

@@ -1,0 +1,1 @@
+"""Thin resolvers: GraphQL input → one service call → GraphQL types."""

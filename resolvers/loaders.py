@@ -1,0 +1,82 @@
+"""Per-request DataLoaders: a page of N tickets costs a constant number of statements."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from strawberry.dataloader import DataLoader
+
+from resolvers import mappers
+from schema import types
+from services import categories, tickets, users
+from services.errors import NotAuthenticated
+from services.viewer import Viewer
+
+if TYPE_CHECKING:
+    from models import Category
+
+
+class Loaders:
+    """Created per request (and per subscription event); caches only for its own lifetime."""
+
+    def __init__(self, viewer: Viewer | None) -> None:
+        self._viewer = viewer
+        self._categories: asyncio.Task[list[Category]] | None = None
+        self.users = DataLoader(self._load_users)
+        self.tickets = DataLoader(self._load_tickets)
+        self.messages = DataLoader(self._load_messages)
+        self.last_message = DataLoader(self._load_last_messages)
+        self.message = DataLoader(self._load_message)
+        self.events = DataLoader(self._load_events)
+
+    @property
+    def viewer(self) -> Viewer:
+        if self._viewer is None:
+            raise NotAuthenticated()
+        return self._viewer
+
+    async def _all_categories(self) -> list[Category]:
+        # The tree is small seeded data: one statement per request serves every lookup.
+        if self._categories is None:
+            self._categories = asyncio.ensure_future(categories.list_categories())
+        return await self._categories
+
+    async def category(self, category_id: int) -> types.Category:
+        for c in await self._all_categories():
+            if c.id == category_id:
+                return mappers.category(c)
+        raise LookupError(f"category {category_id} does not exist")
+
+    async def category_children(self, category_id: int) -> list[types.Category]:
+        return [
+            mappers.category(c) for c in await self._all_categories() if c.parent_id == category_id
+        ]
+
+    async def category_roots(self) -> list[types.Category]:
+        return [mappers.category(c) for c in await self._all_categories() if c.parent_id is None]
+
+    async def _load_users(self, ids: Sequence[str]) -> list[types.User]:
+        found = await users.get_users(ids=ids)
+        return [mappers.user(found[i]) for i in ids]
+
+    async def _load_tickets(self, ids: Sequence[int]) -> list[types.Ticket | None]:
+        found = await tickets.get_tickets(viewer=self.viewer, ids=ids)
+        return [mappers.ticket(found[i]) if i in found else None for i in ids]
+
+    async def _load_messages(self, ticket_ids: Sequence[int]) -> list[list[types.Message]]:
+        found = await tickets.messages_of(viewer=self.viewer, ticket_ids=ticket_ids)
+        return [[mappers.message(m) for m in found[i]] for i in ticket_ids]
+
+    async def _load_last_messages(self, ticket_ids: Sequence[int]) -> list[types.Message | None]:
+        found = await tickets.last_messages(viewer=self.viewer, ticket_ids=ticket_ids)
+        return [mappers.message(found[i]) if i in found else None for i in ticket_ids]
+
+    async def _load_message(self, ids: Sequence[int]) -> list[types.Message | None]:
+        found = await tickets.get_messages(viewer=self.viewer, ids=ids)
+        return [mappers.message(found[i]) if i in found else None for i in ids]
+
+    async def _load_events(self, ticket_ids: Sequence[int]) -> list[list[types.TicketEvent]]:
+        found = await tickets.events_of(viewer=self.viewer, ticket_ids=ticket_ids)
+        return [[mappers.event(e) for e in found[i]] for i in ticket_ids]

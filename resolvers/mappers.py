@@ -1,0 +1,78 @@
+"""Domain objects → GraphQL types."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import strawberry
+
+from schema import types
+
+if TYPE_CHECKING:
+    from models import Category, Message, Ticket, TicketEvent, User
+
+
+def user(u: User) -> types.User:
+    return types.User(id=strawberry.ID(u.id), name=u.name, role=u.role)
+
+
+def category(c: Category) -> types.Category:
+    return types.Category(
+        id=strawberry.ID(str(c.id)),
+        slug=c.slug,
+        name_ru=c.name_ru,
+        name_en=c.name_en,
+        parent_id=c.parent_id,
+    )
+
+
+def ticket(t: Ticket) -> types.Ticket:
+    return types.Ticket(
+        id=strawberry.ID(str(t.id)),
+        number=t.number,
+        summary=t.summary,
+        question=t.question,
+        urgent=t.urgent,
+        status=t.status,
+        rejection_reason=t.rejection_reason,
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+        closed_at=t.closed_at,
+        version=t.version,
+        owner_id=t.owner_id,
+        category_id=t.category_id,
+        assignee_id=t.assignee_id,
+        follow_up_of_id=t.follow_up_of_id,
+    )
+
+
+def message(m: Message) -> types.Message:
+    return types.Message(
+        id=strawberry.ID(str(m.id)),
+        body=m.body,
+        internal=m.internal,
+        created_at=m.created_at,
+        author_id=m.author_id,
+    )
+
+
+def event(e: TicketEvent) -> types.TicketEvent:
+    return types.TicketEvent(
+        id=strawberry.ID(str(e.id)),
+        kind=e.kind,
+        at=e.at,
+        from_status=e.from_status,
+        to_status=e.to_status,
+        ticket_id=e.ticket_id,
+        actor_id=e.actor_id,
+        from_category_id=e.from_category_id,
+        to_category_id=e.to_category_id,
+        message_id=e.message_id,
+    )
+
+
+def parse_id(value: str | None) -> int | None:
+    """Database ids are positive integers; anything else names nothing."""
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)

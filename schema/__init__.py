@@ -1,0 +1,1 @@
+"""GraphQL schema: Strawberry types, inputs, payloads and enums. Describes; does no I/O."""

@@ -1,0 +1,43 @@
+"""GraphQL enums. Domain enums are exposed as they are, so names never drift."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+from models.enums import EventKind, Role, TicketStatus
+from services.errors import ErrorCode
+
+strawberry.enum(Role, description="What a user may do.")
+strawberry.enum(TicketStatus, description="Where a ticket is in its life.")
+strawberry.enum(EventKind, description="What an event records.")
+strawberry.enum(ErrorCode, description="Machine-readable reason of a UserError.")
+
+__all__ = [
+    "ErrorCode",
+    "EventKind",
+    "Locale",
+    "OrderDirection",
+    "Role",
+    "TicketOrderField",
+    "TicketStatus",
+]
+
+
+@strawberry.enum(description="Sort direction.")
+class OrderDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.enum(description="Columns tickets can be ordered by; the id breaks ties.")
+class TicketOrderField(Enum):
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+@strawberry.enum(description="Language of display names.")
+class Locale(Enum):
+    RU = "ru"
+    EN = "en"

@@ -1,0 +1,22 @@
+"""Assembles the schema from the root types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from resolvers.mutation import Mutation
+from resolvers.query import Query
+
+
+class HelpdeskSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Errors are reported by the error-policy extension; client mistakes are not logged."""
+
+
+def build_schema(extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> Any:
+    return HelpdeskSchema(query=Query, mutation=Mutation, extensions=list(extensions))

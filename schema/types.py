@@ -1,0 +1,197 @@
+"""Object types. Relations resolve through the request's loaders (`info.context.loaders`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from schema.enums import ErrorCode, EventKind, Locale, Role, TicketStatus
+
+
+@strawberry.type(description="A person: a customer, a support agent or an admin.")
+class User:
+    id: strawberry.ID
+    name: str
+    role: Role
+
+
+@strawberry.type(description="A section of the Help page, or a question type inside one.")
+class Category:
+    id: strawberry.ID
+    slug: str
+    name_ru: str = strawberry.field(description="Display name in Russian.")
+    name_en: str = strawberry.field(description="Display name in English.")
+    parent_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="Display name in the requested language.")
+    def name(self, locale: Locale = Locale.RU) -> str:
+        return self.name_en if locale is Locale.EN else self.name_ru
+
+    @strawberry.field(description="The section this question type belongs to.")
+    async def parent(self, info: strawberry.Info[Any, Any]) -> Category | None:
+        if self.parent_id is None:
+            return None
+        return await info.context.loaders.category(self.parent_id)
+
+    @strawberry.field(description="Question types of this section (empty for leaves).")
+    async def children(self, info: strawberry.Info[Any, Any]) -> list[Category]:
+        return await info.context.loaders.category_children(int(self.id))
+
+    @strawberry.field(description="Whether a ticket can be filed here (it has no question types).")
+    async def selectable(self, info: strawberry.Info[Any, Any]) -> bool:
+        return not await info.context.loaders.category_children(int(self.id))
+
+
+@strawberry.type(description="One turn of a ticket's conversation.")
+class Message:
+    id: strawberry.ID
+    body: str
+    internal: bool = strawberry.field(description="An agents-only note; never shown to customers.")
+    created_at: datetime
+    author_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def author(self, info: strawberry.Info[Any, Any]) -> User:
+        return await info.context.loaders.users.load(self.author_id)
+
+
+@strawberry.type(description="A support request and its conversation.")
+class Ticket:
+    id: strawberry.ID
+    number: int = strawberry.field(description="Human, sequential ticket number.")
+    summary: str = strawberry.field(description="Short description (derived from the question).")
+    question: str
+    urgent: bool
+    status: TicketStatus
+    rejection_reason: str | None = strawberry.field(
+        description="Why the ticket was rejected; set when status is REJECTED."
+    )
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    version: int = strawberry.field(
+        description="Increments on every change; pass as expectedVersion to detect conflicts."
+    )
+    owner_id: strawberry.Private[str]
+    category_id: strawberry.Private[int]
+    assignee_id: strawberry.Private[str | None]
+    follow_up_of_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def owner(self, info: strawberry.Info[Any, Any]) -> User:
+        return await info.context.loaders.users.load(self.owner_id)
+
+    @strawberry.field
+    async def assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
+        if self.assignee_id is None:
+            return None
+        return await info.context.loaders.users.load(self.assignee_id)
+
+    @strawberry.field
+    async def category(self, info: strawberry.Info[Any, Any]) -> Category:
+        return await info.context.loaders.category(self.category_id)
+
+    @strawberry.field(
+        description="The earlier ticket this one continues, if the viewer may see it."
+    )
+    async def follow_up_of(self, info: strawberry.Info[Any, Any]) -> Ticket | None:
+        if self.follow_up_of_id is None:
+            return None
+        return await info.context.loaders.tickets.load(self.follow_up_of_id)
+
+    @strawberry.field(description="The conversation, oldest first.")
+    async def messages(self, info: strawberry.Info[Any, Any]) -> list[Message]:
+        return await info.context.loaders.messages.load(int(self.id))
+
+    @strawberry.field(description="The newest message of the conversation.")
+    async def last_message(self, info: strawberry.Info[Any, Any]) -> Message | None:
+        return await info.context.loaders.last_message.load(int(self.id))
+
+    @strawberry.field(description="The ticket's history, oldest first.")
+    async def events(self, info: strawberry.Info[Any, Any]) -> list[TicketEvent]:
+        return await info.context.loaders.events.load(int(self.id))
+
+
+@strawberry.type(description="Something that happened to a ticket: who, what, when, from and to.")
+class TicketEvent:
+    id: strawberry.ID = strawberry.field(description="Monotonic; also the event's cursor.")
+    kind: EventKind
+    at: datetime
+    from_status: TicketStatus | None
+    to_status: TicketStatus | None
+    ticket_id: strawberry.Private[int]
+    actor_id: strawberry.Private[str]
+    from_category_id: strawberry.Private[int | None]
+    to_category_id: strawberry.Private[int | None]
+    message_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def ticket(self, info: strawberry.Info[Any, Any]) -> Ticket | None:
+        return await info.context.loaders.tickets.load(self.ticket_id)
+
+    @strawberry.field
+    async def actor(self, info: strawberry.Info[Any, Any]) -> User:
+        return await info.context.loaders.users.load(self.actor_id)
+
+    @strawberry.field
+    async def from_category(self, info: strawberry.Info[Any, Any]) -> Category | None:
+        if self.from_category_id is None:
+            return None
+        return await info.context.loaders.category(self.from_category_id)
+
+    @strawberry.field
+    async def to_category(self, info: strawberry.Info[Any, Any]) -> Category | None:
+        if self.to_category_id is None:
+            return None
+        return await info.context.loaders.category(self.to_category_id)
+
+    @strawberry.field
+    async def message(self, info: strawberry.Info[Any, Any]) -> Message | None:
+        if self.message_id is None:
+            return None
+        return await info.context.loaders.message.load(self.message_id)
+
+
+@strawberry.type(description="Relay page information.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class TicketEdge:
+    cursor: str
+    node: Ticket
+
+
+@strawberry.type(description="How many tickets of the filter are in one status.")
+class StatusCount:
+    status: TicketStatus
+    count: int
+
+
+@strawberry.type(description="A page of tickets with totals for the whole filter.")
+class TicketConnection:
+    edges: list[TicketEdge]
+    page_info: PageInfo
+    counts: strawberry.Private[Any]
+
+    @strawberry.field(description="Tickets matching the filter, over all pages.")
+    async def total_count(self) -> int:
+        return int(await self.counts.total_count())
+
+    @strawberry.field(description="Tickets matching the filter by status, over all pages.")
+    async def counts_by_status(self) -> list[StatusCount]:
+        counts = await self.counts.counts_by_status()
+        return [StatusCount(status=s, count=counts.get(s, 0)) for s in TicketStatus]
+
+
+@strawberry.type(description="Why a mutation did not happen. Nothing was changed.")
+class UserError:
+    code: ErrorCode
+    field: str | None = strawberry.field(description="The input field at fault, if one is.")
+    message: str

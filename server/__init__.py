@@ -1,0 +1,1 @@
+"""The aiohttp application: configuration, authentication, HTTP/WebSocket endpoints and CLI."""

@@ -1,0 +1,160 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+from strawberry.aiohttp.views import GraphQLView
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.http import GraphQLHTTPResponse
+
+from models import db
+from pubsub import Broker, broker_from_url
+from resolvers.context import Context
+from schema.schema import build_schema
+from server import auth
+from server.config import Settings
+from server.errors import ApiErrors
+from services.errors import NotAuthenticated
+from services.users import KnownUsers
+from services.viewer import Viewer
+
+SETTINGS = web.AppKey("settings", Settings)
+BROKER = web.AppKey("broker", Broker)
+KNOWN_USERS = web.AppKey("known_users", KnownUsers)
+REQUEST_ID = web.RequestKey("request_id", str)
+VIEWER = web.RequestKey("viewer", Viewer)
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+access_log = structlog.get_logger("helpdesk.access")
+
+
+class HelpdeskView(GraphQLView[Context, None]):
+    """Strawberry's aiohttp view with our context, orjson and media-type negotiation."""
+
+    async def get_context(self, request: web.Request, response: Any) -> Context:
+        return Context(
+            viewer=request.get(VIEWER),
+            broker=request.app[BROKER],
+            request_id=request[REQUEST_ID],
+            request=request,
+            response=response,
+        )
+
+    async def get_sub_response(self, request: web.Request) -> web.Response:
+        response = web.Response()
+        accept = request.headers.get("Accept", "")
+        response.content_type = (
+            GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in accept else "application/json"
+        )
+        return response
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: web.Response,
+    ) -> web.Response:
+        sub_response.body = self.encode_json(response_data)
+        return sub_response
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, bearer authentication (users created on first sight) and one access log line."""
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        try:
+            token = auth.bearer(request.headers.get("Authorization"))
+            if token is not None:
+                claims = auth.decode(token, request.app[SETTINGS].jwt_secret)
+                request[VIEWER] = await request.app[KNOWN_USERS].ensure(
+                    user_id=claims.sub, name=claims.name, role=claims.role
+                )
+        except auth.InvalidToken as exc:
+            response: web.StreamResponse = _unauthenticated(str(exc))
+        else:
+            response = await handler(request)
+        response.headers["X-Request-Id"] = request_id
+        status = response.status
+        return response
+    finally:
+        viewer: Viewer | None = request.get(VIEWER)
+        access_log.info(
+            "request",
+            request_id=request_id,
+            method=request.method,
+            path=request.path,
+            status=status,
+            user_id=viewer.id if viewer else None,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+
+def _unauthenticated(message: str) -> web.Response:
+    body = {"errors": [{"message": message, "extensions": {"code": NotAuthenticated.code}}]}
+    return web.Response(
+        status=401,
+        body=orjson.dumps(body),
+        content_type="application/json",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks = {"database": await db.ping(), "broker": await request.app[BROKER].ping()}
+    status = 200 if all(checks.values()) else 503
+    return web.json_response(
+        {"status": "ok" if status == 200 else "unavailable", **checks}, status=status
+    )
+
+
+def create_app(settings: Settings) -> web.Application:
+    settings.check()
+    app = web.Application(middlewares=[request_context])
+    app[SETTINGS] = settings
+    app[BROKER] = broker_from_url(settings.broker_url)
+    app[KNOWN_USERS] = KnownUsers()
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        async with db.connected(settings.database_url):
+            yield
+
+    async def broker(app: web.Application) -> AsyncIterator[None]:
+        await app[BROKER].connect()
+        yield
+        await app[BROKER].close()
+
+    app.cleanup_ctx.extend([database, broker])
+
+    schema = build_schema(
+        extensions=[
+            ApiErrors,
+            lambda: ParserCache(maxsize=1000),
+            lambda: ValidationCache(maxsize=1000),
+        ]
+    )
+    view = HelpdeskView(schema=schema, graphql_ide="graphiql" if settings.graphiql else None)
+    app.router.add_route("*", "/graphql", view)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

@@ -1,0 +1,58 @@
+"""Bearer JWTs (HS256): verify, and issue development tokens."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from models import Role
+
+ALGORITHM = "HS256"
+
+
+class InvalidToken(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    sub: str
+    name: str
+    role: Role
+
+
+def decode(token: str, secret: str) -> Claims:
+    try:
+        payload = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "role"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("token expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(f"invalid token: {exc}") from exc
+    sub, role, name = payload.get("sub"), payload.get("role"), payload.get("name", "")
+    if not isinstance(sub, str) or not 0 < len(sub) <= 128:
+        raise InvalidToken("invalid token: sub must be a non-empty string")
+    if role not in {r.value for r in Role}:
+        raise InvalidToken("invalid token: role must be customer, agent or admin")
+    if not isinstance(name, str):
+        raise InvalidToken("invalid token: name must be a string")
+    return Claims(sub=sub, name=name[:200], role=Role(role))
+
+
+def encode(*, sub: str, role: str, name: str, secret: str, ttl_seconds: int = 86_400) -> str:
+    now = int(time.time())
+    payload = {"sub": sub, "name": name, "role": role, "iat": now, "exp": now + ttl_seconds}
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None when absent."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("Authorization header must be 'Bearer <token>'")
+    return token.strip()

@@ -1,0 +1,75 @@
+"""One typed settings object, read from HELPDESK_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Development-only secret: lets `make run` work out of the box; production refuses it.
+DEV_JWT_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
+DEFAULT_DATABASE_URL = "sqlite://data/helpdesk.sqlite3"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: str = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    broker_url: str = "memory://"
+    jwt_secret: str = DEV_JWT_SECRET
+    host: str = "127.0.0.1"
+    port: int = 8000
+    graphiql: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        mode = env.get("HELPDESK_ENV", "development")
+        if mode not in {"development", "production"}:
+            raise ConfigError("HELPDESK_ENV must be development or production")
+        try:
+            port = int(env.get("HELPDESK_PORT", "8000"))
+        except ValueError as exc:
+            raise ConfigError("HELPDESK_PORT must be an integer") from exc
+        settings = cls(
+            env=mode,
+            database_url=env.get("HELPDESK_DATABASE_URL", DEFAULT_DATABASE_URL),
+            broker_url=env.get("HELPDESK_BROKER_URL", "memory://"),
+            jwt_secret=env.get("HELPDESK_JWT_SECRET", DEV_JWT_SECRET),
+            host=env.get("HELPDESK_HOST", "127.0.0.1"),
+            port=port,
+            graphiql=_bool(
+                env.get("HELPDESK_GRAPHIQL", "false" if mode == "production" else "true")
+            ),
+            log_level=env.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Production never runs on development defaults."""
+        if not self.production:
+            return
+        if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
+            raise ConfigError(
+                "production needs HELPDESK_JWT_SECRET set to a random secret of 32+ characters"
+            )
+        if self.database_url.startswith("sqlite"):
+            raise ConfigError("production needs HELPDESK_DATABASE_URL pointing to PostgreSQL")

@@ -1,0 +1,45 @@
+"""Error policy: domain errors keep their code; anything unexpected is masked and logged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from graphql.error import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from services.errors import DomainError
+
+log = structlog.get_logger("helpdesk.errors")
+
+INTERNAL_MESSAGE = "Internal server error"
+
+
+class ApiErrors(MaskErrors):
+    """Adds `extensions.code` to expected errors and masks the rest with the request id."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=self._is_unexpected, error_message=INTERNAL_MESSAGE)
+
+    def _is_unexpected(self, error: GraphQLError) -> bool:
+        original = error.original_error
+        if original is None:
+            return False  # syntax and validation errors: the client's own mistakes
+        if isinstance(original, DomainError):
+            extensions: dict[str, Any] = {"code": original.code}
+            error.extensions = {**(error.extensions or {}), **extensions}
+            return False
+        return not isinstance(original, GraphQLError)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", None)
+        log.error(
+            "unexpected error",
+            request_id=request_id,
+            path=error.path,
+            exc_info=error.original_error,
+        )
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        return masked

@@ -1,0 +1,70 @@
+"""Ticket events: written inside the use case's transaction, published after it commits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from models import EventKind, Ticket, TicketEvent, TicketStatus
+from pubsub import Broker
+
+EVENTS_CHANNEL = "helpdesk.ticket-events"
+
+log = logging.getLogger("helpdesk.events")
+
+
+async def record(
+    ticket: Ticket,
+    kind: EventKind,
+    *,
+    actor_id: str,
+    at: datetime,
+    from_status: TicketStatus | None = None,
+    to_status: TicketStatus | None = None,
+    from_category_id: int | None = None,
+    to_category_id: int | None = None,
+    message_id: int | None = None,
+    internal: bool = False,
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """Append one event; call inside the transaction that makes the change."""
+    return await TicketEvent.create(
+        ticket_id=ticket.id,
+        kind=kind,
+        actor_id=actor_id,
+        at=at,
+        from_status=from_status,
+        to_status=to_status,
+        from_category_id=from_category_id,
+        to_category_id=to_category_id,
+        message_id=message_id,
+        internal=internal,
+        data=data,
+    )
+
+
+def envelope(event: TicketEvent, ticket: Ticket) -> bytes:
+    """What subscribers need to route an event without a query: who may see it."""
+    return orjson.dumps(
+        {
+            "id": event.id,
+            "ticketId": ticket.id,
+            "ownerId": ticket.owner_id,
+            "assigneeId": ticket.assignee_id,
+            "kind": event.kind.value,
+            "internal": event.internal,
+        }
+    )
+
+
+async def publish(broker: Broker, ticket: Ticket, events: Iterable[TicketEvent]) -> None:
+    """Best effort after commit: a lost message is recovered from the event log by cursor."""
+    for event in events:
+        try:
+            await broker.publish(EVENTS_CHANNEL, envelope(event, ticket))
+        except Exception:
+            log.exception("publishing event %s failed; subscribers will catch up", event.id)

@@ -1,0 +1,31 @@
+"""Who is asking, and the visibility rule every read and write goes through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models import Role
+from services.errors import NotAuthenticated
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    id: str
+    name: str
+    role: Role
+
+    @property
+    def is_staff(self) -> bool:
+        """Agents and admins work tickets and see all of them."""
+        return self.role in (Role.AGENT, Role.ADMIN)
+
+
+def require_viewer(viewer: Viewer | None) -> Viewer:
+    if viewer is None:
+        raise NotAuthenticated()
+    return viewer
+
+
+def can_see_ticket(viewer: Viewer, owner_id: str) -> bool:
+    """Customers see only their own tickets; staff see all."""
+    return viewer.is_staff or owner_id == viewer.id

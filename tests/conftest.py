@@ -1,0 +1,219 @@
+"""Fixtures: every database test runs on each configured backend, through the real HTTP API.
+
+Backends: `embedded` (SQLite file + memory broker) always; `services` (PostgreSQL + Redis) when
+HELPDESK_TEST_DATABASE_URL and HELPDESK_TEST_REDIS_URL are set. Under CI=true a missing backend
+is an error, not a skip. Each run creates its own database and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from models import db
+from server import auth
+from server.app import create_app
+from server.config import Settings
+
+TEST_SECRET = "test-secret-" + "x" * 32
+DATABASE_URL = os.environ.get("HELPDESK_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("HELPDESK_TEST_REDIS_URL")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+BACKENDS = ["embedded"] + (["services"] if DATABASE_URL and REDIS_URL else [])
+SKIPPED_BACKENDS = (
+    []
+    if DATABASE_URL and REDIS_URL
+    else [
+        "services (PostgreSQL + Redis): set HELPDESK_TEST_DATABASE_URL and HELPDESK_TEST_REDIS_URL"
+    ]
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if IN_CI and SKIPPED_BACKENDS:
+        raise pytest.UsageError(
+            "CI requires every backend; missing: " + "; ".join(SKIPPED_BACKENDS)
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [f"helpdesk backends: {', '.join(BACKENDS)}"]
+    lines += [f"helpdesk skipped backend: {s}" for s in SKIPPED_BACKENDS]
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for skipped in SKIPPED_BACKENDS:
+        terminalreporter.write_line(f"helpdesk skipped backend: {skipped}", yellow=True)
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    database_url: str
+    broker_url: str
+
+    def settings(self, **overrides: Any) -> Settings:
+        values = {
+            "database_url": self.database_url,
+            "broker_url": self.broker_url,
+            "jwt_secret": TEST_SECRET,
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Backend]:
+    """A migrated database of its own for this run, dropped afterwards."""
+    # Tortoise caches INSERT statements per connection name; drop the other dialect's.
+    EXECUTOR_CACHE.clear()
+    if request.param == "embedded":
+        path = tmp_path_factory.mktemp("db") / "helpdesk.sqlite3"
+        backend = Backend("embedded", f"sqlite://{path}", "memory://")
+        await db.migrate(backend.database_url)
+        yield backend
+        return
+    assert DATABASE_URL and REDIS_URL
+    name = f"helpdesk_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(DATABASE_URL.replace("postgres://", "postgresql://", 1))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        backend = Backend("services", _with_database(DATABASE_URL, name), REDIS_URL)
+        await db.migrate(backend.database_url)
+        yield backend
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+TABLES_TO_EMPTY = ["ticket_events", "messages", "mutation_receipts", "tickets", "users"]
+
+
+async def _empty_tables() -> None:
+    conn = Tortoise.get_connection("default")
+    for table in TABLES_TO_EMPTY:
+        await conn.execute_script(f"DELETE FROM {table}")
+    await conn.execute_script("UPDATE counters SET value = 0")
+
+
+@dataclass
+class Api:
+    """A GraphQL client over the real HTTP endpoint."""
+
+    client: TestClient
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(
+        self, sub: str, role: str = "customer", name: str | None = None, ttl: int = 3600
+    ) -> str:
+        return auth.encode(
+            sub=sub, role=role, name=name or sub.title(), secret=TEST_SECRET, ttl_seconds=ttl
+        )
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        as_: str | None = None,
+        role: str = "customer",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        all_headers = dict(headers or {})
+        if as_ is not None:
+            all_headers["Authorization"] = f"Bearer {self.token(as_, role)}"
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+        )
+        return response.status, await response.json()
+
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Execute and return `data`, failing the test on any top-level error."""
+        status, body = await self.post(query, variables, **kwargs)
+        assert status == 200, body
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    async def error(
+        self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Execute and return the single top-level error."""
+        _, body = await self.post(query, variables, **kwargs)
+        assert body.get("errors"), body
+        assert len(body["errors"]) == 1, body["errors"]
+        return body["errors"][0]
+
+
+@pytest.fixture
+async def app_client(backend: Backend) -> AsyncIterator[TestClient]:
+    app = create_app(backend.settings())
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        await _empty_tables()
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def api(app_client: TestClient) -> Api:
+    return Api(app_client)
+
+
+class StatementCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith(("Created connection", "Closed connection")):
+            self.statements.append(message)
+
+
+@pytest.fixture
+def count_statements() -> Iterator[Any]:
+    """`with count_statements() as counter:` records every SQL statement sent meanwhile."""
+    logger = logging.getLogger("tortoise.db_client")
+
+    @contextmanager
+    def counting() -> Iterator[StatementCounter]:
+        handler = StatementCounter()
+        old_level = logger.level
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+        try:
+            yield handler
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+
+    yield counting
+
+
+REPO = Path(__file__).resolve().parent.parent

@@ -1,0 +1,82 @@
+"""Queries and helpers the tests share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Api
+
+TICKET_FIELDS = """
+  id number summary question urgent status rejectionReason version
+  createdAt updatedAt closedAt
+  category { slug } owner { id name role } assignee { id }
+  followUpOf { id number }
+"""
+
+CREATE = (
+    """
+mutation Create($input: CreateTicketInput!) {
+  createTicket(input: $input) {
+    ticket { %s }
+    errors { code field message }
+    clientMutationId
+  }
+}"""
+    % TICKET_FIELDS
+)
+
+REPLY = """
+mutation Reply($input: ReplyToTicketInput!) {
+  replyToTicket(input: $input) {
+    ticket { id status version }
+    message { id body internal author { id } }
+    errors { code field message }
+    clientMutationId
+  }
+}"""
+
+TICKET = (
+    """
+query One($id: ID!) {
+  ticket(id: $id) { %s messages { id body internal author { id } } lastMessage { body }
+    events { kind fromStatus toStatus actor { id } message { body } } }
+}"""
+    % TICKET_FIELDS
+)
+
+TICKETS = """
+query List($filter: TicketFilter, $orderBy: TicketOrder, $first: Int, $after: String,
+           $last: Int, $before: String) {
+  tickets(filter: $filter, orderBy: $orderBy, first: $first, after: $after, last: $last,
+          before: $before) {
+    totalCount
+    countsByStatus { status count }
+    edges { cursor node { id number summary status urgent category { slug } owner { id } } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}"""
+
+
+async def create_ticket(
+    api: Api, as_: str, role: str = "customer", **fields: Any
+) -> dict[str, Any]:
+    values: dict[str, Any] = {"categorySlug": "app-help", "question": "How do I create a campaign?"}
+    values.update(fields)
+    data = await api.gql(CREATE, {"input": values}, as_=as_, role=role)
+    payload = data["createTicket"]
+    assert payload["errors"] == [], payload["errors"]
+    return payload["ticket"]
+
+
+async def numbers(api: Api, as_: str, role: str = "customer", **variables: Any) -> list[int]:
+    data = await api.gql(TICKETS, variables, as_=as_, role=role)
+    return [edge["node"]["number"] for edge in data["tickets"]["edges"]]
+
+
+async def given_status(ticket_id: str, status: str, assignee: str | None = None) -> None:
+    """Arrange a ticket's state directly in storage (the workflow mutations are tested apart)."""
+    from models import Ticket, User
+
+    if assignee is not None:
+        await User.get_or_create(id=assignee, defaults={"name": assignee, "role": "agent"})
+    await Ticket.filter(id=int(ticket_id)).update(status=status, assignee_id=assignee)
