@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,14 +115,17 @@ ORDER_COLUMNS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at"}
 class TicketList:
     page: Page[Ticket]
     query: QuerySet[Ticket]
-    _counts: dict[TicketStatus, int] | None = field(default=None)
+    _counts: asyncio.Future[dict[TicketStatus, int]] | None = field(default=None)
 
     async def counts_by_status(self) -> dict[TicketStatus, int]:
-        """Totals for the whole filter (not just the page), one GROUP BY; memoized."""
+        """Totals for the whole filter (not just the page): one GROUP BY, shared by callers."""
         if self._counts is None:
-            rows = await self.query.group_by("status").annotate(n=Count("id")).values("status", "n")
-            self._counts = {TicketStatus(r["status"]): r["n"] for r in rows}
-        return self._counts
+            self._counts = asyncio.ensure_future(self._count())
+        return await asyncio.shield(self._counts)
+
+    async def _count(self) -> dict[TicketStatus, int]:
+        rows = await self.query.group_by("status").annotate(n=Count("id")).values("status", "n")
+        return {TicketStatus(r["status"]): r["n"] for r in rows}
 
     async def total_count(self) -> int:
         return sum((await self.counts_by_status()).values())

@@ -80,3 +80,13 @@ async def given_status(ticket_id: str, status: str, assignee: str | None = None)
     if assignee is not None:
         await User.get_or_create(id=assignee, defaults={"name": assignee, "role": "agent"})
     await Ticket.filter(id=int(ticket_id)).update(status=status, assignee_id=assignee)
+
+
+async def given_created_at(ticket_id: str, when: str) -> None:
+    """Arrange a creation instant (ISO 8601) directly in storage."""
+    from datetime import datetime
+
+    from models import Ticket
+
+    at = datetime.fromisoformat(when)
+    await Ticket.filter(id=int(ticket_id)).update(created_at=at, updated_at=at)

@@ -1,0 +1,64 @@
+"""A page of N tickets with owner, category and last message costs a constant number of statements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+from tests.fixtures import REPLY, create_ticket
+
+PAGE = """
+query Page($first: Int!) {
+  tickets(first: $first) {
+    totalCount
+    countsByStatus { status count }
+    edges { node {
+      number summary status urgent createdAt
+      category { slug name parent { slug } }
+      owner { id name }
+      assignee { id }
+      lastMessage { body author { id name } }
+    } }
+  }
+}"""
+
+
+@pytest.fixture
+async def fifty_tickets(api: Api) -> None:
+    for i in range(50):
+        owner = "ann" if i % 2 else "bob"
+        slug = "metric-billing" if i % 3 else "app-help"
+        ticket = await create_ticket(api, owner, categorySlug=slug, question=f"Question {i}")
+        author, role = (owner, "customer") if i % 4 else (f"agent-{i % 3}", "agent")
+        data = await api.gql(
+            REPLY, {"input": {"ticketId": ticket["id"], "body": f"reply {i}"}}, as_=author, role=role
+        )
+        assert data["replyToTicket"]["errors"] == []
+
+
+async def statements_for(api: Api, count_statements: Any, first: int, **who: Any) -> tuple[int, int]:
+    with count_statements() as counter:
+        data = await api.gql(PAGE, {"first": first}, **who)
+    edges = data["tickets"]["edges"]
+    assert all(e["node"]["lastMessage"] is not None for e in edges)
+    return len(edges), len(counter.statements)
+
+
+@pytest.mark.usefixtures("fifty_tickets")
+async def test_statement_count_does_not_grow_with_the_page(api: Api, count_statements: Any) -> None:
+    # Users are known after the first request; warm that up so only the query itself counts.
+    await api.gql("{ me { id } }", as_="agent-9", role="agent")
+    await api.gql("{ me { id } }", as_="ann")
+    rows_5, agent_5 = await statements_for(api, count_statements, 5, as_="agent-9", role="agent")
+    rows_50, agent_50 = await statements_for(api, count_statements, 50, as_="agent-9", role="agent")
+    assert (rows_5, rows_50) == (5, 50)
+    assert agent_5 == agent_50
+    # tickets, counts, categories, owners, last messages (newest-id subquery inside), authors
+    assert agent_50 <= 6
+
+    rows_5, customer_5 = await statements_for(api, count_statements, 5, as_="ann")
+    rows_25, customer_25 = await statements_for(api, count_statements, 50, as_="ann")
+    assert (rows_5, rows_25) == (5, 25)
+    assert customer_5 == customer_25 <= 6
