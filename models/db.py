@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate as migrate_api
 
-from models.tables import Category, Counter
+from models.faq_seed import FAQ_SEED
+from models.tables import Category, Counter, FaqEntry
 
 APP = "models"
 
@@ -76,13 +77,33 @@ async def migrate(database_url: str) -> None:
 
 
 async def seed_categories() -> None:
-    """Insert or refresh the category tree; safe to run any number of times."""
+    """Insert or refresh the category tree and the FAQ; safe to run any number of times."""
     for position, (slug, name_ru, name_en, children) in enumerate(CATEGORY_TREE):
         section_id = await _upsert_category(slug, name_ru, name_en, None, position)
         for child_position, (child_slug, child_ru, child_en) in enumerate(children):
             await _upsert_category(child_slug, child_ru, child_en, section_id, child_position)
     if not await Counter.exists(name="ticket_number"):
         await Counter.create(name="ticket_number", value=0)
+    await seed_faq()
+
+
+async def seed_faq() -> None:
+    """Insert or refresh the FAQ and tips; safe to run any number of times."""
+    for position, (slug, kind, question_ru, question_en, answer_ru, answer_en) in enumerate(
+        FAQ_SEED
+    ):
+        values: dict[str, Any] = {
+            "kind": kind,
+            "position": position,
+            "question_ru": question_ru,
+            "question_en": question_en,
+            "answer_ru": answer_ru,
+            "answer_en": answer_en,
+        }
+        if await FaqEntry.exists(slug=slug):
+            await FaqEntry.filter(slug=slug).update(**values)
+        else:
+            await FaqEntry.create(slug=slug, **values)
 
 
 async def _upsert_category(

@@ -8,7 +8,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
-from models.enums import EventKind, Role, TicketStatus
+from models.enums import EventKind, FaqKind, RequestStatus, Role, TicketStatus
 
 
 class User(Model):
@@ -76,6 +76,8 @@ class Ticket(Model):
         "models.Ticket", related_name="follow_ups", null=True, on_delete=fields.SET_NULL
     )
     follow_up_of_id: int | None
+    # The agent's reply recommended as the solution (the Help page's "recommendations").
+    solution_message_id = fields.BigIntField(null=True)
     version = fields.IntField(default=1)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
@@ -137,12 +139,57 @@ class TicketEvent(Model):
         "models.Message", related_name="events", null=True, on_delete=fields.CASCADE
     )
     message_id: int | None
+    from_assignee_id = fields.CharField(max_length=128, null=True)
+    to_assignee_id = fields.CharField(max_length=128, null=True)
+    request_id = fields.BigIntField(null=True)
+    comment = fields.TextField(null=True)
     internal = fields.BooleanField(default=False)
     data: dict[str, Any] | None = fields.JSONField(null=True)
 
     class Meta:
         table = "ticket_events"
         indexes = (Index(fields=("ticket_id", "id")),)
+
+
+class RecategorizationRequest(Model):
+    """A customer's wish to change the category of a ticket in work, decided by the agent."""
+
+    id = fields.BigIntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="recategorization_requests", on_delete=fields.CASCADE
+    )
+    ticket_id: int
+    requested_by: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="recategorization_requests", on_delete=fields.RESTRICT
+    )
+    requested_by_id: str
+    from_category_id = fields.IntField()
+    to_category_id = fields.IntField()
+    status = fields.CharEnumField(RequestStatus, max_length=16, default=RequestStatus.PENDING)
+    comment = fields.TextField(null=True)
+    decided_by_id = fields.CharField(max_length=128, null=True)
+    created_at = fields.DatetimeField()
+    decided_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "recategorization_requests"
+        indexes = (Index(fields=("ticket_id", "status")),)
+
+
+class FaqEntry(Model):
+    """Seeded Help-page FAQ answers and tips, in Russian and English."""
+
+    id = fields.IntField(primary_key=True)
+    slug = fields.CharField(max_length=64, unique=True)
+    kind = fields.CharEnumField(FaqKind, max_length=8)
+    position = fields.IntField(default=0)
+    question_ru = fields.TextField()
+    question_en = fields.TextField()
+    answer_ru = fields.TextField()
+    answer_en = fields.TextField()
+
+    class Meta:
+        table = "faq_entries"
 
 
 class MutationReceipt(Model):

@@ -10,7 +10,8 @@ from strawberry.dataloader import DataLoader
 
 from resolvers import mappers
 from schema import types
-from services import categories, tickets, users
+from schema.enums import TicketStatus
+from services import categories, policy, tickets, users
 from services.errors import NotAuthenticated
 from services.viewer import Viewer
 
@@ -30,6 +31,8 @@ class Loaders:
         self.last_message = DataLoader(self._load_last_messages)
         self.message = DataLoader(self._load_message)
         self.events = DataLoader(self._load_events)
+        self.pending_request = DataLoader(self._load_pending_requests)
+        self.request = DataLoader(self._load_requests)
 
     @property
     def viewer(self) -> Viewer:
@@ -80,3 +83,49 @@ class Loaders:
     async def _load_events(self, ticket_ids: Sequence[int]) -> list[list[types.TicketEvent]]:
         found = await tickets.events_of(viewer=self.viewer, ticket_ids=ticket_ids)
         return [[mappers.event(e) for e in found[i]] for i in ticket_ids]
+
+    async def _load_pending_requests(
+        self, ticket_ids: Sequence[int]
+    ) -> list[types.RecategorizationRequest | None]:
+        found = await tickets.pending_requests(viewer=self.viewer, ticket_ids=ticket_ids)
+        return [mappers.request(found[i]) if i in found else None for i in ticket_ids]
+
+    async def _load_requests(
+        self, ids: Sequence[int]
+    ) -> list[types.RecategorizationRequest | None]:
+        found = await tickets.get_requests(viewer=self.viewer, ids=ids)
+        return [mappers.request(found[i]) if i in found else None for i in ids]
+
+    async def permissions(self, ticket: types.Ticket) -> types.TicketPermissions:
+        """`viewerCan`, decided by the same policy functions the mutations enforce."""
+        viewer = self.viewer
+        state = policy.TicketFacts(
+            number=ticket.number,
+            status=ticket.status,
+            owner_id=ticket.owner_id,
+            assignee_id=ticket.assignee_id,
+        )
+        pending = await self.pending_request.load(int(ticket.id)) is not None
+
+        def p(decision: policy.Decision) -> types.Permission:
+            return types.Permission(allowed=decision.allowed, reason=decision.reason)
+
+        return types.TicketPermissions(
+            reply=p(policy.reply(viewer, state)),
+            take_into_work=p(policy.take(viewer, state)),
+            change_status=p(policy.change_any_status(viewer, state)),
+            recategorize=p(policy.recategorize(viewer, state)),
+            request_recategorization=p(
+                policy.request_recategorization(viewer, state, has_pending=pending)
+            ),
+            close=p(policy.change_status(viewer, state, TicketStatus.CLOSED)),
+            reject=p(policy.change_status(viewer, state, TicketStatus.REJECTED)),
+            assign=p(policy.assign(viewer, state)),
+            set_urgent=p(policy.set_urgent(viewer, state)),
+            decide_recategorization=p(
+                policy.decide_recategorization(viewer, state)
+                if pending
+                else policy.Decision(False, "No recategorization request is pending.")
+            ),
+            mark_solution=p(policy.mark_solution(viewer, state)),
+        )

@@ -9,7 +9,15 @@ import strawberry
 from schema import types
 
 if TYPE_CHECKING:
-    from models import Category, Message, Ticket, TicketEvent, User
+    from models import (
+        Category,
+        FaqEntry,
+        Message,
+        RecategorizationRequest,
+        Ticket,
+        TicketEvent,
+        User,
+    )
 
 
 def user(u: User) -> types.User:
@@ -43,6 +51,7 @@ def ticket(t: Ticket) -> types.Ticket:
         category_id=t.category_id,
         assignee_id=t.assignee_id,
         follow_up_of_id=t.follow_up_of_id,
+        solution_message_id=t.solution_message_id,
     )
 
 
@@ -63,11 +72,42 @@ def event(e: TicketEvent) -> types.TicketEvent:
         at=e.at,
         from_status=e.from_status,
         to_status=e.to_status,
+        comment=e.comment,
+        urgent=(e.data or {}).get("urgent"),
         ticket_id=e.ticket_id,
         actor_id=e.actor_id,
         from_category_id=e.from_category_id,
         to_category_id=e.to_category_id,
         message_id=e.message_id,
+        from_assignee_id=e.from_assignee_id,
+        to_assignee_id=e.to_assignee_id,
+        request_id=e.request_id,
+    )
+
+
+def request(r: RecategorizationRequest) -> types.RecategorizationRequest:
+    return types.RecategorizationRequest(
+        id=strawberry.ID(str(r.id)),
+        status=r.status,
+        comment=r.comment,
+        created_at=r.created_at,
+        decided_at=r.decided_at,
+        ticket_id=r.ticket_id,
+        requested_by_id=r.requested_by_id,
+        decided_by_id=r.decided_by_id,
+        from_category_id=r.from_category_id,
+        to_category_id=r.to_category_id,
+    )
+
+
+def faq(f: FaqEntry) -> types.FaqEntry:
+    return types.FaqEntry(
+        slug=f.slug,
+        kind=f.kind,
+        question_ru=f.question_ru,
+        question_en=f.question_en,
+        answer_ru=f.answer_ru,
+        answer_en=f.answer_en,
     )
 
 

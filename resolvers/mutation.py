@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 import strawberry
 
 from resolvers import mappers
 from resolvers.context import Info
-from schema.inputs import CreateTicketInput, ReplyToTicketInput
-from schema.payloads import CreateTicketPayload, ReplyToTicketPayload
+from schema.inputs import (
+    ApproveRecategorizationInput,
+    AssignTicketInput,
+    ChangeTicketStatusInput,
+    CreateTicketInput,
+    DeclineRecategorizationInput,
+    MarkRecommendedSolutionInput,
+    RecategorizeTicketInput,
+    ReplyToTicketInput,
+    SetTicketUrgentInput,
+    TakeTicketInput,
+)
+from schema.payloads import (
+    ApproveRecategorizationPayload,
+    AssignTicketPayload,
+    ChangeTicketStatusPayload,
+    CreateTicketPayload,
+    DeclineRecategorizationPayload,
+    MarkRecommendedSolutionPayload,
+    RecategorizeTicketPayload,
+    ReplyToTicketPayload,
+    SetTicketUrgentPayload,
+    TakeTicketPayload,
+)
 from schema.types import UserError
-from services import tickets
+from services import ticket_work, tickets
 from services.errors import ErrorCode, UserInputError
 from services.viewer import require_viewer
 
@@ -18,11 +43,32 @@ def user_errors(error: UserInputError) -> list[UserError]:
     return [UserError(code=e.code, field=e.field, message=e.message) for e in error.errors]
 
 
-def _id_or_not_found(value: str, field: str) -> int:
+def _id_or_not_found(value: str, field: str, what: str = "Ticket") -> int:
     parsed = mappers.parse_id(value)
     if parsed is None:
-        raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", field)
+        raise UserInputError(ErrorCode.NOT_FOUND, f"{what} not found.", field)
     return parsed
+
+
+P = TypeVar(
+    "P",
+    TakeTicketPayload,
+    ChangeTicketStatusPayload,
+    AssignTicketPayload,
+    SetTicketUrgentPayload,
+    MarkRecommendedSolutionPayload,
+)
+D = TypeVar("D", ApproveRecategorizationPayload, DeclineRecategorizationPayload)
+
+
+async def _ticket_change(info: Info, payload: type[P], change: Callable[[], Awaitable[Any]]) -> P:
+    """Run one ticket use case and wrap its result or its input errors in the payload."""
+    require_viewer(info.context.viewer)
+    try:
+        ticket = await change()
+    except UserInputError as error:
+        return payload(ticket=None, errors=user_errors(error))
+    return payload(ticket=mappers.ticket(ticket), errors=[])
 
 
 @strawberry.type
@@ -82,3 +128,148 @@ class Mutation:
             errors=[],
             client_mutation_id=input.client_mutation_id,
         )
+
+    @strawberry.mutation(description="Agents: take an OPEN ticket into work (assigns it to you).")
+    async def take_ticket(self, info: Info, input: TakeTicketInput) -> TakeTicketPayload:
+        ctx = info.context
+        return await _ticket_change(
+            info,
+            TakeTicketPayload,
+            lambda: ticket_work.take_ticket(
+                viewer=ctx.viewer,
+                broker=ctx.broker,
+                ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
+                expected_version=input.expected_version,
+            ),
+        )
+
+    @strawberry.mutation(description="Move a ticket along a legal status transition.")
+    async def change_ticket_status(
+        self, info: Info, input: ChangeTicketStatusInput
+    ) -> ChangeTicketStatusPayload:
+        ctx = info.context
+        return await _ticket_change(
+            info,
+            ChangeTicketStatusPayload,
+            lambda: ticket_work.change_ticket_status(
+                viewer=ctx.viewer,
+                broker=ctx.broker,
+                ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
+                status=input.status,
+                reason=input.reason,
+                expected_version=input.expected_version,
+            ),
+        )
+
+    @strawberry.mutation(description="Admins, or the assigned agent handing over: assign a ticket.")
+    async def assign_ticket(self, info: Info, input: AssignTicketInput) -> AssignTicketPayload:
+        ctx = info.context
+        return await _ticket_change(
+            info,
+            AssignTicketPayload,
+            lambda: ticket_work.assign_ticket(
+                viewer=ctx.viewer,
+                broker=ctx.broker,
+                ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
+                assignee_id=input.assignee_id,
+                expected_version=input.expected_version,
+            ),
+        )
+
+    @strawberry.mutation(description="Mark a ticket urgent (Срочно) or not.")
+    async def set_ticket_urgent(
+        self, info: Info, input: SetTicketUrgentInput
+    ) -> SetTicketUrgentPayload:
+        ctx = info.context
+        return await _ticket_change(
+            info,
+            SetTicketUrgentPayload,
+            lambda: ticket_work.set_ticket_urgent(
+                viewer=ctx.viewer,
+                broker=ctx.broker,
+                ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
+                urgent=input.urgent,
+                expected_version=input.expected_version,
+            ),
+        )
+
+    @strawberry.mutation(description="Agents: recommend a support reply as the solution.")
+    async def mark_recommended_solution(
+        self, info: Info, input: MarkRecommendedSolutionInput
+    ) -> MarkRecommendedSolutionPayload:
+        ctx = info.context
+        return await _ticket_change(
+            info,
+            MarkRecommendedSolutionPayload,
+            lambda: ticket_work.mark_recommended_solution(
+                viewer=ctx.viewer,
+                broker=ctx.broker,
+                ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
+                message_id=None
+                if input.message_id is None
+                else _id_or_not_found(input.message_id, "messageId", "Message"),
+                expected_version=input.expected_version,
+            ),
+        )
+
+    @strawberry.mutation(
+        description="Change a ticket's category. For the owner of a ticket in work this creates "
+        "a request for the assigned agent (see `request` and `applied`)."
+    )
+    async def recategorize_ticket(
+        self, info: Info, input: RecategorizeTicketInput
+    ) -> RecategorizeTicketPayload:
+        ctx = info.context
+        require_viewer(ctx.viewer)
+        try:
+            result = await ticket_work.recategorize_ticket(
+                viewer=ctx.viewer,
+                broker=ctx.broker,
+                ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
+                category_slug=input.category_slug,
+                expected_version=input.expected_version,
+            )
+        except UserInputError as error:
+            return RecategorizeTicketPayload(
+                ticket=None, request=None, applied=False, errors=user_errors(error)
+            )
+        return RecategorizeTicketPayload(
+            ticket=mappers.ticket(result.ticket),
+            request=mappers.request(result.request) if result.request else None,
+            applied=result.applied,
+            errors=[],
+        )
+
+    @strawberry.mutation(description="The assigned agent or an admin accepts a category request.")
+    async def approve_recategorization(
+        self, info: Info, input: ApproveRecategorizationInput
+    ) -> ApproveRecategorizationPayload:
+        return await _decide(
+            info, ApproveRecategorizationPayload, input.request_id, input.comment, True
+        )
+
+    @strawberry.mutation(description="The assigned agent or an admin refuses a category request.")
+    async def decline_recategorization(
+        self, info: Info, input: DeclineRecategorizationInput
+    ) -> DeclineRecategorizationPayload:
+        return await _decide(
+            info, DeclineRecategorizationPayload, input.request_id, input.comment, False
+        )
+
+
+async def _decide(
+    info: Info, payload: type[D], request_id: str, comment: str | None, approve: bool
+) -> D:
+    ctx = info.context
+    require_viewer(ctx.viewer)
+    try:
+        ticket, request = await ticket_work.decide_recategorization(
+            viewer=ctx.viewer,
+            broker=ctx.broker,
+            request_id=_id_or_not_found(request_id, "requestId", "Recategorization request"),
+            approve=approve,
+            comment=comment,
+        )
+    except UserInputError as error:
+        return payload(ticket=None, request=None, errors=user_errors(error))
+    return payload(ticket=mappers.ticket(ticket), request=mappers.request(request), errors=[])

@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 
 from resolvers import mappers
 from resolvers.context import Info
-from schema.enums import OrderDirection
+from schema.enums import FaqKind, OrderDirection
 from schema.inputs import TicketFilter, TicketOrder
-from schema.types import Category, PageInfo, Ticket, TicketConnection, TicketEdge, User
-from services import tickets
-from services.pagination import PageArgs
+from schema.types import (
+    Category,
+    FaqEntry,
+    PageInfo,
+    Ticket,
+    TicketConnection,
+    TicketEdge,
+    TicketEventConnection,
+    TicketEventEdge,
+    User,
+)
+from services import faq, tickets
+from services.pagination import Page, PageArgs
 from services.viewer import require_viewer
+
+
+def page_info(page: Page[Any]) -> PageInfo:
+    cursors = [cursor for cursor, _ in page.items]
+    return PageInfo(
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )
 
 
 @strawberry.type
@@ -24,6 +46,31 @@ class Query:
     @strawberry.field(description="Sections of the Help page with their question types. Public.")
     async def categories(self, info: Info) -> list[Category]:
         return await info.context.loaders.category_roots()
+
+    @strawberry.field(description="The Help page's FAQ and tips, in display order. Public.")
+    async def faq(self, kind: FaqKind | None = None) -> list[FaqEntry]:
+        return [mappers.faq(entry) for entry in await faq.list_faq(kind=kind)]
+
+    @strawberry.field(
+        description="The event log in commit order, for catching up: events after the `after` "
+        "cursor (an event id), of one ticket or of every ticket the viewer may see."
+    )
+    async def ticket_events(
+        self,
+        info: Info,
+        ticket_id: strawberry.ID | None = None,
+        after: str | None = None,
+        first: int | None = None,
+    ) -> TicketEventConnection:
+        require_viewer(info.context.viewer)
+        parsed = None if ticket_id is None else mappers.parse_id(ticket_id)
+        if ticket_id is not None and parsed is None:
+            parsed = 0  # names no ticket: an empty log, like a ticket the viewer cannot see
+        page = await tickets.list_events(
+            viewer=info.context.viewer, ticket_id=parsed, after=after, first=first
+        )
+        edges = [TicketEventEdge(cursor=c, node=mappers.event(e)) for c, e in page.items]
+        return TicketEventConnection(edges=edges, page_info=page_info(page))
 
     @strawberry.field(description="A ticket by id; null when missing or not visible to the viewer.")
     async def ticket(self, info: Info, id: strawberry.ID) -> Ticket | None:
@@ -67,13 +114,4 @@ class Query:
         )
         page = result.page
         edges = [TicketEdge(cursor=cursor, node=mappers.ticket(t)) for cursor, t in page.items]
-        return TicketConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=page.has_previous_page,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            counts=result,
-        )
+        return TicketConnection(edges=edges, page_info=page_info(page), counts=result)

@@ -6,13 +6,15 @@ from enum import Enum
 
 import strawberry
 
-from models.enums import EventKind, Role, TicketStatus
+from models.enums import EventKind, FaqKind, RequestStatus, Role, TicketStatus
 from services.errors import ErrorCode
 
 strawberry.enum(Role, description="What a user may do.")
 strawberry.enum(TicketStatus, description="Where a ticket is in its life.")
 strawberry.enum(EventKind, description="What an event records.")
 strawberry.enum(ErrorCode, description="Machine-readable reason of a UserError.")
+strawberry.enum(RequestStatus, description="Where a recategorization request stands.")
+strawberry.enum(FaqKind, description="A frequently asked question, or a tip.")
 
 __all__ = [
     "ErrorCode",

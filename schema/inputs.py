@@ -74,3 +74,63 @@ class ReplyToTicketInput:
     client_mutation_id: str | None = strawberry.field(
         default=None, description="Idempotency key: repeating it returns the first result."
     )
+
+
+@strawberry.input
+class TakeTicketInput:
+    ticket_id: strawberry.ID
+    expected_version: int | None = strawberry.field(
+        default=None, description="Refuse with VERSION_CONFLICT if the ticket changed since."
+    )
+
+
+@strawberry.input
+class ChangeTicketStatusInput:
+    ticket_id: strawberry.ID
+    status: TicketStatus
+    reason: str | None = strawberry.field(
+        default=None, description="Required for REJECTED (shown to the customer)."
+    )
+    expected_version: int | None = None
+
+
+@strawberry.input
+class AssignTicketInput:
+    ticket_id: strawberry.ID
+    assignee_id: strawberry.ID = strawberry.field(description="An agent's or admin's user id.")
+    expected_version: int | None = None
+
+
+@strawberry.input
+class SetTicketUrgentInput:
+    ticket_id: strawberry.ID
+    urgent: bool
+    expected_version: int | None = None
+
+
+@strawberry.input
+class RecategorizeTicketInput:
+    ticket_id: strawberry.ID
+    category_slug: str
+    expected_version: int | None = None
+
+
+@strawberry.input
+class ApproveRecategorizationInput:
+    request_id: strawberry.ID
+    comment: str | None = None
+
+
+@strawberry.input
+class DeclineRecategorizationInput:
+    request_id: strawberry.ID
+    comment: str | None = None
+
+
+@strawberry.input
+class MarkRecommendedSolutionInput:
+    ticket_id: strawberry.ID
+    message_id: strawberry.ID | None = strawberry.field(
+        description="A support reply on this ticket; null clears the recommendation."
+    )
+    expected_version: int | None = None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
-from schema.enums import ErrorCode, EventKind, Locale, Role, TicketStatus
+from schema.enums import ErrorCode, EventKind, FaqKind, Locale, RequestStatus, Role, TicketStatus
 
 
 @strawberry.type(description="A person: a customer, a support agent or an admin.")
@@ -78,6 +78,7 @@ class Ticket:
     category_id: strawberry.Private[int]
     assignee_id: strawberry.Private[str | None]
     follow_up_of_id: strawberry.Private[int | None]
+    solution_message_id: strawberry.Private[int | None]
 
     @strawberry.field
     async def owner(self, info: strawberry.Info[Any, Any]) -> User:
@@ -113,6 +114,35 @@ class Ticket:
     async def events(self, info: strawberry.Info[Any, Any]) -> list[TicketEvent]:
         return await info.context.loaders.events.load(int(self.id))
 
+    @strawberry.field(
+        description="Messages and events in one chronological list (message events are the "
+        "messages themselves)."
+    )
+    async def timeline(self, info: strawberry.Info[Any, Any]) -> list[TimelineItem]:
+        messages = await info.context.loaders.messages.load(int(self.id))
+        events = await info.context.loaders.events.load(int(self.id))
+        items: list[tuple[datetime, int, int, Message | TicketEvent]] = [
+            (m.created_at, 0, int(m.id), m) for m in messages
+        ]
+        items += [(e.at, 1, int(e.id), e) for e in events if e.kind is not EventKind.MESSAGE_ADDED]
+        return [item for *_, item in sorted(items, key=lambda i: i[:3])]
+
+    @strawberry.field(description="The support reply recommended as the solution.")
+    async def recommended_solution(self, info: strawberry.Info[Any, Any]) -> Message | None:
+        if self.solution_message_id is None:
+            return None
+        return await info.context.loaders.message.load(self.solution_message_id)
+
+    @strawberry.field(description="The owner's category change waiting for the agent's decision.")
+    async def pending_recategorization(
+        self, info: strawberry.Info[Any, Any]
+    ) -> RecategorizationRequest | None:
+        return await info.context.loaders.pending_request.load(int(self.id))
+
+    @strawberry.field(description="What the viewer may do with this ticket, and why not.")
+    async def viewer_can(self, info: strawberry.Info[Any, Any]) -> TicketPermissions:
+        return await info.context.loaders.permissions(self)
+
 
 @strawberry.type(description="Something that happened to a ticket: who, what, when, from and to.")
 class TicketEvent:
@@ -121,11 +151,38 @@ class TicketEvent:
     at: datetime
     from_status: TicketStatus | None
     to_status: TicketStatus | None
+    comment: str | None = strawberry.field(
+        description="Rejection reason, or the agent's comment on a recategorization request."
+    )
+    urgent: bool | None = strawberry.field(description="The new urgency (URGENCY_CHANGED).")
     ticket_id: strawberry.Private[int]
     actor_id: strawberry.Private[str]
     from_category_id: strawberry.Private[int | None]
     to_category_id: strawberry.Private[int | None]
     message_id: strawberry.Private[int | None]
+    from_assignee_id: strawberry.Private[str | None]
+    to_assignee_id: strawberry.Private[str | None]
+    request_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def from_assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
+        if self.from_assignee_id is None:
+            return None
+        return await info.context.loaders.users.load(self.from_assignee_id)
+
+    @strawberry.field
+    async def to_assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
+        if self.to_assignee_id is None:
+            return None
+        return await info.context.loaders.users.load(self.to_assignee_id)
+
+    @strawberry.field
+    async def recategorization_request(
+        self, info: strawberry.Info[Any, Any]
+    ) -> RecategorizationRequest | None:
+        if self.request_id is None:
+            return None
+        return await info.context.loaders.request.load(self.request_id)
 
     @strawberry.field
     async def ticket(self, info: strawberry.Info[Any, Any]) -> Ticket | None:
@@ -152,6 +209,98 @@ class TicketEvent:
         if self.message_id is None:
             return None
         return await info.context.loaders.message.load(self.message_id)
+
+
+TimelineItem = Annotated[Message | TicketEvent, strawberry.union("TimelineItem")]
+
+
+@strawberry.type(description="The customer's wish to move a ticket in work to another category.")
+class RecategorizationRequest:
+    id: strawberry.ID
+    status: RequestStatus
+    comment: str | None = strawberry.field(description="The deciding agent's comment.")
+    created_at: datetime
+    decided_at: datetime | None
+    ticket_id: strawberry.Private[int]
+    requested_by_id: strawberry.Private[str]
+    decided_by_id: strawberry.Private[str | None]
+    from_category_id: strawberry.Private[int]
+    to_category_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def ticket(self, info: strawberry.Info[Any, Any]) -> Ticket | None:
+        return await info.context.loaders.tickets.load(self.ticket_id)
+
+    @strawberry.field
+    async def requested_by(self, info: strawberry.Info[Any, Any]) -> User:
+        return await info.context.loaders.users.load(self.requested_by_id)
+
+    @strawberry.field
+    async def decided_by(self, info: strawberry.Info[Any, Any]) -> User | None:
+        if self.decided_by_id is None:
+            return None
+        return await info.context.loaders.users.load(self.decided_by_id)
+
+    @strawberry.field
+    async def from_category(self, info: strawberry.Info[Any, Any]) -> Category:
+        return await info.context.loaders.category(self.from_category_id)
+
+    @strawberry.field
+    async def to_category(self, info: strawberry.Info[Any, Any]) -> Category:
+        return await info.context.loaders.category(self.to_category_id)
+
+
+@strawberry.type(description="Whether the viewer may do one thing, and why not.")
+class Permission:
+    allowed: bool
+    reason: str | None = strawberry.field(description="Why not, when not allowed.")
+
+
+@strawberry.type(description="What the viewer may do with a ticket (same rules as the mutations).")
+class TicketPermissions:
+    reply: Permission
+    take_into_work: Permission
+    change_status: Permission = strawberry.field(description="At least one status change.")
+    recategorize: Permission = strawberry.field(description="Change the category directly.")
+    request_recategorization: Permission = strawberry.field(
+        description="Ask the assigned agent for a category change."
+    )
+    close: Permission
+    reject: Permission
+    assign: Permission
+    set_urgent: Permission
+    decide_recategorization: Permission
+    mark_solution: Permission
+
+
+@strawberry.type(description="A frequently asked question or a tip from the Help page.")
+class FaqEntry:
+    slug: str
+    kind: FaqKind
+    question_ru: str
+    question_en: str
+    answer_ru: str
+    answer_en: str
+
+    @strawberry.field(description="The question (or tip title) in the requested language.")
+    def question(self, locale: Locale = Locale.RU) -> str:
+        return self.question_en if locale is Locale.EN else self.question_ru
+
+    @strawberry.field(description="The answer in the requested language.")
+    def answer(self, locale: Locale = Locale.RU) -> str:
+        return self.answer_en if locale is Locale.EN else self.answer_ru
+
+
+@strawberry.type
+class TicketEventEdge:
+    cursor: str
+    node: TicketEvent
+
+
+@strawberry.type(description="A page of the event log, in commit order.")
+class TicketEventConnection:
+    edges: list[TicketEventEdge]
+    page_info: PageInfo
 
 
 @strawberry.type(description="Relay page information.")

@@ -28,6 +28,10 @@ async def record(
     from_category_id: int | None = None,
     to_category_id: int | None = None,
     message_id: int | None = None,
+    from_assignee_id: str | None = None,
+    to_assignee_id: str | None = None,
+    request_id: int | None = None,
+    comment: str | None = None,
     internal: bool = False,
     data: dict[str, Any] | None = None,
 ) -> TicketEvent:
@@ -42,6 +46,10 @@ async def record(
         from_category_id=from_category_id,
         to_category_id=to_category_id,
         message_id=message_id,
+        from_assignee_id=from_assignee_id,
+        to_assignee_id=to_assignee_id,
+        request_id=request_id,
+        comment=comment,
         internal=internal,
         data=data,
     )

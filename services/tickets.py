@@ -19,15 +19,17 @@ from models import (
     EventKind,
     Message,
     MutationReceipt,
+    RecategorizationRequest,
+    RequestStatus,
     Ticket,
     TicketEvent,
     TicketStatus,
 )
 from pubsub import Broker
-from services import events
+from services import events, policy
 from services.categories import category_ids_under, resolve_leaf
 from services.errors import BadRequest, ErrorCode, FieldError, Forbidden, UserInputError
-from services.pagination import Page, PageArgs, paginate
+from services.pagination import DEFAULT_PAGE, MAX_PAGE, Page, PageArgs, paginate
 from services.validation import (
     BODY_MAX,
     QUESTION_MAX,
@@ -39,7 +41,6 @@ from services.validation import (
     search_key,
 )
 from services.viewer import Viewer, can_see_ticket, require_viewer
-from services.workflow import check_transition, ensure_not_final
 
 TICKET_NUMBER = "ticket_number"
 
@@ -331,7 +332,7 @@ async def reply_to_ticket(
             ticket = await Ticket.select_for_update().get_or_none(id=ticket_id)
             if ticket is None or not can_see_ticket(viewer, ticket.owner_id):
                 raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
-            ensure_not_final(ticket.number, ticket.status, action="replying")
+            policy.reply(viewer, ticket).enforce()
             new_status = _status_after_reply(viewer, ticket, internal, await_customer_reply)
 
             message = await Message.create(
@@ -393,8 +394,9 @@ def _status_after_reply(
     if await_customer_reply:
         if ticket.status == TicketStatus.AWAITING_REPLY:
             return None
-        check_transition(ticket.status, TicketStatus.AWAITING_REPLY, field="awaitCustomerReply")
-        return TicketStatus.AWAITING_REPLY
+        target = TicketStatus.AWAITING_REPLY
+        policy.change_status(viewer, ticket, target, field="awaitCustomerReply").enforce()
+        return target
     if ticket.owner_id == viewer.id and ticket.status == TicketStatus.AWAITING_REPLY:
         return TicketStatus.IN_PROGRESS
     return None
@@ -417,3 +419,48 @@ async def get_messages(*, viewer: Viewer, ids: Sequence[int]) -> dict[int, Messa
     if not viewer.is_staff:
         query = query.filter(ticket__owner_id=viewer.id)
     return {m.id: m for m in await query}
+
+
+async def list_events(
+    *, viewer: Viewer | None, ticket_id: int | None, after: str | None, first: int | None
+) -> Page[TicketEvent]:
+    """The event log in commit order (id), for catching up; customers see only their own tickets
+    and never internal notes."""
+    viewer = require_viewer(viewer)
+    limit = DEFAULT_PAGE if first is None else first
+    if not 0 <= limit <= MAX_PAGE:
+        raise BadRequest(f"first must be between 0 and {MAX_PAGE}.")
+    query = TicketEvent.all()
+    if not viewer.is_staff:
+        query = query.filter(ticket__owner_id=viewer.id, internal=False)
+    if ticket_id is not None:
+        query = query.filter(ticket_id=ticket_id)
+    if after is not None:
+        if not after.isdigit():
+            raise BadRequest("Invalid cursor.")
+        query = query.filter(id__gt=int(after))
+    rows = await query.order_by("id").limit(limit + 1)
+    return Page(
+        [(str(e.id), e) for e in rows[:limit]],
+        has_next_page=len(rows) > limit,
+        has_previous_page=after is not None,
+    )
+
+
+async def pending_requests(
+    *, viewer: Viewer, ticket_ids: Sequence[int]
+) -> dict[int, RecategorizationRequest]:
+    """The pending recategorization request of each visible ticket."""
+    query = RecategorizationRequest.filter(
+        ticket_id__in=list(set(ticket_ids)), status=RequestStatus.PENDING
+    )
+    if not viewer.is_staff:
+        query = query.filter(ticket__owner_id=viewer.id)
+    return {r.ticket_id: r for r in await query}
+
+
+async def get_requests(*, viewer: Viewer, ids: Sequence[int]) -> dict[int, RecategorizationRequest]:
+    query = RecategorizationRequest.filter(id__in=list(set(ids)))
+    if not viewer.is_staff:
+        query = query.filter(ticket__owner_id=viewer.id)
+    return {r.id: r for r in await query}

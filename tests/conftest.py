@@ -108,7 +108,14 @@ async def backend(
         await admin.close()
 
 
-TABLES_TO_EMPTY = ["ticket_events", "messages", "mutation_receipts", "tickets", "users"]
+TABLES_TO_EMPTY = [
+    "ticket_events",
+    "recategorization_requests",
+    "messages",
+    "mutation_receipts",
+    "tickets",
+    "users",
+]
 
 
 async def _empty_tables() -> None:
