@@ -9,6 +9,7 @@ from dataclasses import dataclass
 # Development-only secret: lets `make run` work out of the box; production refuses it.
 DEV_JWT_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
 DEFAULT_DATABASE_URL = "sqlite://data/helpdesk.sqlite3"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(ValueError):
@@ -48,6 +49,11 @@ class Settings:
             port = int(env.get("HELPDESK_PORT", "8000"))
         except ValueError as exc:
             raise ConfigError("HELPDESK_PORT must be an integer") from exc
+        if not 0 <= port <= 65535:
+            raise ConfigError("HELPDESK_PORT must be between 0 and 65535")
+        log_level = env.get("HELPDESK_LOG_LEVEL", "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"HELPDESK_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         settings = cls(
             env=mode,
             database_url=env.get("HELPDESK_DATABASE_URL", DEFAULT_DATABASE_URL),
@@ -58,7 +64,7 @@ class Settings:
             graphiql=_bool(
                 env.get("HELPDESK_GRAPHIQL", "false" if mode == "production" else "true")
             ),
-            log_level=env.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
+            log_level=log_level,
         )
         settings.check()
         return settings

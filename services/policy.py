@@ -126,7 +126,16 @@ def change_status(
 def take(viewer: Viewer, ticket: TicketState) -> Decision:
     if not viewer.is_staff:
         return _forbid("Only support agents can take tickets into work.")
-    return change_status(viewer, ticket, S.IN_PROGRESS, field="ticketId")
+    if is_final(ticket.status):
+        return _final(ticket, "taking it into work")
+    if ticket.status is not S.OPEN:
+        return Decision(
+            False,
+            f"Only OPEN tickets can be taken into work; this one is {ticket.status.value}.",
+            ErrorCode.INVALID_TRANSITION,
+            "ticketId",
+        )
+    return ALLOW
 
 
 def change_any_status(viewer: Viewer, ticket: TicketState) -> Decision:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
 import sys
 
 from tests.conftest import REPO, Api, Backend
@@ -57,13 +57,18 @@ async def test_categories_are_public_and_seeded(api: Api) -> None:
 async def test_migrate_is_idempotent(api: Api, backend: Backend) -> None:
     env = {**os.environ, "HELPDESK_DATABASE_URL": backend.database_url}
     for _ in range(2):
-        subprocess.run(
-            [sys.executable, "-m", "server.cli", "migrate"],
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server.cli",
+            "migrate",
             cwd=REPO,
             env=env,
-            check=True,
-            capture_output=True,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
+        output, _ = await process.communicate()
+        assert process.returncode == 0, output.decode()
     data = await api.gql(TREE)
     assert shape(data["categories"]) == EXPECTED
 

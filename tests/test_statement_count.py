@@ -1,4 +1,4 @@
-"""A page of N tickets with owner, category and last message costs a constant number of statements."""
+"""A page of N tickets with owner, category and last message: a constant number of statements."""
 
 from __future__ import annotations
 
@@ -32,13 +32,14 @@ async def fifty_tickets(api: Api) -> None:
         slug = "metric-billing" if i % 3 else "app-help"
         ticket = await create_ticket(api, owner, categorySlug=slug, question=f"Question {i}")
         author, role = (owner, "customer") if i % 4 else (f"agent-{i % 3}", "agent")
-        data = await api.gql(
-            REPLY, {"input": {"ticketId": ticket["id"], "body": f"reply {i}"}}, as_=author, role=role
-        )
+        reply = {"ticketId": ticket["id"], "body": f"reply {i}"}
+        data = await api.gql(REPLY, {"input": reply}, as_=author, role=role)
         assert data["replyToTicket"]["errors"] == []
 
 
-async def statements_for(api: Api, count_statements: Any, first: int, **who: Any) -> tuple[int, int]:
+async def statements_for(
+    api: Api, count_statements: Any, first: int, **who: Any
+) -> tuple[int, int]:
     with count_statements() as counter:
         data = await api.gql(PAGE, {"first": first}, **who)
     edges = data["tickets"]["edges"]

@@ -1,0 +1,1 @@
+"""Use cases: every business rule, permission and transaction of the help desk."""
