@@ -32,8 +32,16 @@ class RedisBroker:
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self.redis.pubsub()
         await pubsub.subscribe(channel)
+        # Only once Redis confirms is every later PUBLISH guaranteed to reach us.
+        for _ in range(50):
+            message = await pubsub.get_message(timeout=0.1)
+            if message is not None and message["type"] == "subscribe":
+                break
+        else:
+            await pubsub.aclose()
+            raise ConnectionError(f"Redis did not confirm the subscription to {channel!r}")
 
         async def messages() -> AsyncIterator[bytes]:
             async for item in pubsub.listen():

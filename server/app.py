@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +33,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 VIEWER = web.RequestKey("viewer", Viewer)
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+REQUEST_ID_FORMAT = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 access_log = structlog.get_logger("helpdesk.access")
 
@@ -74,7 +76,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, bearer authentication (users created on first sight) and one access log line."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    given = request.headers.get("X-Request-Id", "")
+    request_id = given if REQUEST_ID_FORMAT.fullmatch(given) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500

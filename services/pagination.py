@@ -54,9 +54,11 @@ def encode_cursor(value: Any, row_id: int) -> str:
 def decode_cursor(cursor: str, *, is_datetime: bool) -> tuple[Any, int]:
     try:
         raw, row_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(row_id, int):
+        if type(row_id) is not int:
             raise ValueError
         value = datetime.fromisoformat(raw) if is_datetime else raw
+        if is_datetime and value.tzinfo is None:
+            raise ValueError
         return value, row_id
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
         raise BadRequest("Invalid cursor.") from exc

@@ -17,7 +17,7 @@ from typing import Protocol
 from models import Role, TicketStatus
 from services.errors import ErrorCode, Forbidden, UserInputError
 from services.viewer import Viewer
-from services.workflow import TRANSITIONS, is_final
+from services.workflow import TRANSITIONS, final_message, is_final, transition_message
 
 S = TicketStatus
 IN_WORK = frozenset({S.IN_PROGRESS, S.AWAITING_REPLY})
@@ -69,22 +69,13 @@ def _forbid(reason: str) -> Decision:
 
 
 def _final(ticket: TicketState, action: str) -> Decision:
-    return Decision(
-        False,
-        f"Ticket #{ticket.number} is {ticket.status.value}: {action} is no longer possible. "
-        "Create a new ticket and refer to this one with followUpOf.",
-        ErrorCode.TICKET_FINAL,
-        "ticketId",
-    )
+    message = final_message(ticket.number, ticket.status, action)
+    return Decision(False, message, ErrorCode.TICKET_FINAL, "ticketId")
 
 
 def _invalid(current: TicketStatus, target: TicketStatus, field: str = "status") -> Decision:
-    return Decision(
-        False,
-        f"A ticket cannot go from {current.value} to {target.value}.",
-        ErrorCode.INVALID_TRANSITION,
-        field,
-    )
+    message = transition_message(current, target)
+    return Decision(False, message, ErrorCode.INVALID_TRANSITION, field)
 
 
 def _works_on(viewer: Viewer, ticket: TicketState) -> Decision:

@@ -143,17 +143,21 @@ async def _record_status(
         )
     ]
     if assigned:
-        written.append(
-            await events.record(
-                ticket,
-                EventKind.ASSIGNED,
-                actor_id=actor.id,
-                at=now,
-                from_assignee_id=assigned_from,
-                to_assignee_id=ticket.assignee_id,
-            )
-        )
+        written.append(await _record_assigned(ticket, now, actor, assigned_from))
     return written
+
+
+async def _record_assigned(
+    ticket: Ticket, now: datetime, actor: Viewer, assigned_from: str | None
+) -> TicketEvent:
+    return await events.record(
+        ticket,
+        EventKind.ASSIGNED,
+        actor_id=actor.id,
+        at=now,
+        from_assignee_id=assigned_from,
+        to_assignee_id=ticket.assignee_id,
+    )
 
 
 # --- status --------------------------------------------------------------------------------
@@ -269,16 +273,7 @@ async def assign_ticket(
                 return await _record_status(
                     ticket, now, actor, before, assigned_from=assignee_before, assigned=True
                 )
-            return [
-                await events.record(
-                    ticket,
-                    EventKind.ASSIGNED,
-                    actor_id=actor.id,
-                    at=now,
-                    from_assignee_id=assignee_before,
-                    to_assignee_id=ticket.assignee_id,
-                )
-            ]
+            return [await _record_assigned(ticket, now, actor, assignee_before)]
 
         return Change(fields, record)
 

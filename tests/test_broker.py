@@ -1,0 +1,130 @@
+"""The broker contract, run against every configured backend (memory always, Redis when set)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from pubsub import Broker, MemoryBroker, broker_from_url
+from pubsub.redis import RedisBroker
+from tests.conftest import REDIS_URL
+
+TIMEOUT = 5.0
+QUIET = 0.3  # how long "nothing arrives" is watched for
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param(
+            "redis",
+            marks=pytest.mark.skipif(not REDIS_URL, reason="HELPDESK_TEST_REDIS_URL is not set"),
+        ),
+    ]
+)
+async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+    instance: Broker = MemoryBroker() if request.param == "memory" else RedisBroker(REDIS_URL or "")
+    await instance.connect()
+    try:
+        yield instance
+    finally:
+        await instance.close()
+
+
+@pytest.fixture
+def channel() -> str:
+    return f"test-broker-{uuid.uuid4().hex}"
+
+
+async def take(messages: AsyncIterator[bytes], count: int) -> list[bytes]:
+    async def collect() -> list[bytes]:
+        return [await anext(messages) for _ in range(count)]
+
+    return await asyncio.wait_for(collect(), TIMEOUT)
+
+
+async def test_ping_after_connect(broker: Broker) -> None:
+    assert await asyncio.wait_for(broker.ping(), TIMEOUT) is True
+
+
+async def test_subscriber_receives_later_messages_in_order(broker: Broker, channel: str) -> None:
+    sent = [f"message {i}".encode() for i in range(20)]
+    async with broker.subscribe(channel) as messages:
+        for message in sent:
+            await broker.publish(channel, message)
+        assert await take(messages, len(sent)) == sent
+
+
+async def test_messages_published_before_subscribing_are_not_delivered(
+    broker: Broker, channel: str
+) -> None:
+    await broker.publish(channel, b"before")
+    async with broker.subscribe(channel) as messages:
+        await broker.publish(channel, b"after")
+        assert await take(messages, 1) == [b"after"]
+
+
+async def test_every_subscriber_receives_each_message(broker: Broker, channel: str) -> None:
+    async with broker.subscribe(channel) as first, broker.subscribe(channel) as second:
+        await broker.publish(channel, b"one")
+        await broker.publish(channel, b"two")
+        assert await take(first, 2) == [b"one", b"two"]
+        assert await take(second, 2) == [b"one", b"two"]
+
+
+async def test_other_channels_are_not_received(broker: Broker, channel: str) -> None:
+    other = f"{channel}-other"
+    async with broker.subscribe(channel) as messages:
+        await broker.publish(other, b"not for you")
+        await broker.publish(channel, b"for you")
+        assert await take(messages, 1) == [b"for you"]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(messages), QUIET)
+
+
+async def test_publishing_after_the_subscriber_left(broker: Broker, channel: str) -> None:
+    async with broker.subscribe(channel) as messages:
+        await broker.publish(channel, b"while subscribed")
+        assert await take(messages, 1) == [b"while subscribed"]
+    await asyncio.wait_for(broker.publish(channel, b"nobody listens"), TIMEOUT)
+
+    async with broker.subscribe(channel) as again:
+        await broker.publish(channel, b"fresh")
+        assert await take(again, 1) == [b"fresh"]
+
+
+async def test_subscribers_leave_independently(broker: Broker, channel: str) -> None:
+    async with broker.subscribe(channel) as staying:
+        async with broker.subscribe(channel) as leaving:
+            await broker.publish(channel, b"both")
+            assert await take(leaving, 1) == [b"both"]
+        await broker.publish(channel, b"one left")
+        assert await take(staying, 2) == [b"both", b"one left"]
+
+
+async def test_binary_payloads_are_delivered_unchanged(broker: Broker, channel: str) -> None:
+    payload = bytes(range(256)) + "тикет ✓".encode()
+    async with broker.subscribe(channel) as messages:
+        await broker.publish(channel, payload)
+        assert await take(messages, 1) == [payload]
+
+
+def test_broker_from_url() -> None:
+    assert isinstance(broker_from_url("memory://"), MemoryBroker)
+    assert isinstance(broker_from_url("redis://127.0.0.1:6379/0"), RedisBroker)
+    assert isinstance(broker_from_url("rediss://cache.example:6380/1"), RedisBroker)
+    with pytest.raises(ValueError, match="kafka"):
+        broker_from_url("kafka://localhost:9092")
+
+
+async def test_unreachable_redis_pings_false() -> None:
+    """readyz relies on ping() answering False, not raising, when Redis is down."""
+    unreachable = RedisBroker("redis://127.0.0.1:1/0")
+    await unreachable.connect()
+    try:
+        assert await asyncio.wait_for(unreachable.ping(), 15) is False
+    finally:
+        await unreachable.close()
