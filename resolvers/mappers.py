@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         TicketEvent,
         User,
     )
+    from services.stats import TicketStats
 
 
 def user(u: User) -> types.User:
@@ -116,3 +117,19 @@ def parse_id(value: str | None) -> int | None:
     if value is None or not value.isdigit() or len(value) > 18:
         return None
     return int(value)
+
+
+def stats(s: TicketStats) -> types.TicketStats:
+    return types.TicketStats(
+        counts_by_status=[
+            types.StatusCount(status=status, count=s.by_status.get(status, 0))
+            for status in types.TicketStatus
+        ],
+        active_by_category=[
+            types.CategoryCount(category_id=cid, count=n)
+            for cid, n in sorted(s.active_by_category.items())
+        ],
+        urgent_active=s.urgent_active,
+        oldest_open_created_at=s.oldest_open_at,
+        computed_at=s.computed_at,
+    )

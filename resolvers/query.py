@@ -19,9 +19,10 @@ from schema.types import (
     TicketEdge,
     TicketEventConnection,
     TicketEventEdge,
+    TicketStats,
     User,
 )
-from services import faq, tickets
+from services import faq, stats, tickets
 from services.pagination import Page, PageArgs
 from services.viewer import require_viewer
 
@@ -46,6 +47,10 @@ class Query:
     @strawberry.field(description="Sections of the Help page with their question types. Public.")
     async def categories(self, info: Info) -> list[Category]:
         return await info.context.loaders.category_roots()
+
+    @strawberry.field(description="Dashboard figures over the tickets the viewer may see.")
+    async def ticket_stats(self, info: Info) -> TicketStats:
+        return mappers.stats(await stats.ticket_stats(viewer=info.context.viewer))
 
     @strawberry.field(description="The Help page's FAQ and tips, in display order. Public.")
     async def faq(self, kind: FaqKind | None = None) -> list[FaqEntry]:

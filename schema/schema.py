@@ -11,6 +11,7 @@ from strawberry.extensions import SchemaExtension
 
 from resolvers.mutation import Mutation
 from resolvers.query import Query
+from resolvers.subscription import Subscription
 
 
 class HelpdeskSchema(strawberry.Schema):
@@ -19,4 +20,6 @@ class HelpdeskSchema(strawberry.Schema):
 
 
 def build_schema(extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> Any:
-    return HelpdeskSchema(query=Query, mutation=Mutation, extensions=list(extensions))
+    return HelpdeskSchema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=list(extensions)
+    )

@@ -344,3 +344,32 @@ class UserError:
     code: ErrorCode
     field: str | None = strawberry.field(description="The input field at fault, if one is.")
     message: str
+
+
+@strawberry.type(description="How many active (not final) tickets are in one category.")
+class CategoryCount:
+    count: int
+    category_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def category(self, info: strawberry.Info[Any, Any]) -> Category:
+        return await info.context.loaders.category(self.category_id)
+
+
+@strawberry.type(description="Dashboard figures over the tickets the viewer may see.")
+class TicketStats:
+    counts_by_status: list[StatusCount]
+    active_by_category: list[CategoryCount] = strawberry.field(
+        description="Tickets not yet CLOSED or REJECTED, by category."
+    )
+    urgent_active: int = strawberry.field(description="Urgent tickets not yet final.")
+    oldest_open_created_at: datetime | None = strawberry.field(
+        description="When the longest-waiting OPEN ticket was created."
+    )
+    computed_at: datetime
+
+    @strawberry.field(description="Seconds the longest-waiting OPEN ticket has waited.")
+    def oldest_open_age_seconds(self) -> int | None:
+        if self.oldest_open_created_at is None:
+            return None
+        return max(0, int((self.computed_at - self.oldest_open_created_at).total_seconds()))

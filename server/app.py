@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
 import structlog
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from strawberry.aiohttp.views import GraphQLView
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.types.unset import UNSET, UnsetType
 
 from models import db
 from pubsub import Broker, broker_from_url
@@ -23,14 +26,18 @@ from server import auth
 from server.config import Settings
 from server.errors import ApiErrors
 from services.errors import NotAuthenticated
+from services.live import EventFeed
 from services.users import KnownUsers
 from services.viewer import Viewer
 
 SETTINGS = web.AppKey("settings", Settings)
 BROKER = web.AppKey("broker", Broker)
 KNOWN_USERS = web.AppKey("known_users", KnownUsers)
+FEED = web.AppKey("feed", EventFeed)
+SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 REQUEST_ID = web.RequestKey("request_id", str)
 VIEWER = web.RequestKey("viewer", Viewer)
+TOKEN_EXPIRES = web.RequestKey("token_expires", float)
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 REQUEST_ID_FORMAT = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -45,10 +52,41 @@ class HelpdeskView(GraphQLView[Context, None]):
         return Context(
             viewer=request.get(VIEWER),
             broker=request.app[BROKER],
+            feed=request.app[FEED],
             request_id=request[REQUEST_ID],
+            expires_at=request.get(TOKEN_EXPIRES),
             request=request,
             response=response,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate from `connection_init`: {"Authorization": "Bearer …"} or {"token": …}.
+
+        A bad token closes the socket with 4403; no token leaves it anonymous.
+        """
+        params = context.connection_params or {}
+        try:
+            header = params.get("Authorization") or params.get("authorization")
+            token = params.get("token") or auth.bearer(header if isinstance(header, str) else None)
+            if token is None:
+                return UNSET
+            if not isinstance(token, str):
+                raise auth.InvalidToken("token must be a string")
+            claims = auth.decode(token, context.request.app[SETTINGS].jwt_secret)
+        except auth.InvalidToken as exc:
+            raise ConnectionRejectionError({"message": str(exc)}) from exc
+        viewer = await context.request.app[KNOWN_USERS].ensure(
+            user_id=claims.sub, name=claims.name, role=claims.role
+        )
+        context.sign_in(viewer, claims.expires_at)
+        return UNSET
+
+    async def create_websocket_response(
+        self, request: web.Request, subprotocol: str | None
+    ) -> web.WebSocketResponse:
+        socket = await super().create_websocket_response(request, subprotocol)
+        request.app[SOCKETS].add(socket)
+        return socket
 
     async def get_sub_response(self, request: web.Request) -> web.Response:
         response = web.Response()
@@ -89,6 +127,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 request[VIEWER] = await request.app[KNOWN_USERS].ensure(
                     user_id=claims.sub, name=claims.name, role=claims.role
                 )
+                request[TOKEN_EXPIRES] = claims.expires_at
         except auth.InvalidToken as exc:
             response: web.StreamResponse = _unauthenticated(str(exc))
         else:
@@ -137,6 +176,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[BROKER] = broker_from_url(settings.broker_url)
     app[KNOWN_USERS] = KnownUsers()
+    app[FEED] = EventFeed(app[BROKER])
+    app[SOCKETS] = weakref.WeakSet()
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         async with db.connected(settings.database_url):
@@ -147,7 +188,18 @@ def create_app(settings: Settings) -> web.Application:
         yield
         await app[BROKER].close()
 
-    app.cleanup_ctx.extend([database, broker])
+    async def feed(app: web.Application) -> AsyncIterator[None]:
+        await app[FEED].start()
+        yield
+        await app[FEED].close()
+
+    async def close_sockets(app: web.Application) -> None:
+        sockets = app[SOCKETS]
+        for socket in tuple(sockets):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutdown")
+
+    app.cleanup_ctx.extend([database, broker, feed])
+    app.on_shutdown.append(close_sockets)
 
     schema = build_schema(
         extensions=[

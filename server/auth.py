@@ -21,6 +21,7 @@ class Claims:
     sub: str
     name: str
     role: Role
+    expires_at: float
 
 
 def decode(token: str, secret: str) -> Claims:
@@ -39,7 +40,7 @@ def decode(token: str, secret: str) -> Claims:
         raise InvalidToken("invalid token: role must be customer, agent or admin")
     if not isinstance(name, str):
         raise InvalidToken("invalid token: name must be a string")
-    return Claims(sub=sub, name=name[:200], role=Role(role))
+    return Claims(sub=sub, name=name[:200], role=Role(role), expires_at=float(payload["exp"]))
 
 
 def encode(*, sub: str, role: str, name: str, secret: str, ttl_seconds: int = 86_400) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from tortoise import connections
 
 from models import EventKind, Ticket, TicketEvent, TicketStatus
 from pubsub import Broker
@@ -36,6 +37,7 @@ async def record(
     data: dict[str, Any] | None = None,
 ) -> TicketEvent:
     """Append one event; call inside the transaction that makes the change."""
+    await _serialize_event_ids()
     return await TicketEvent.create(
         ticket_id=ticket.id,
         kind=kind,
@@ -53,6 +55,22 @@ async def record(
         internal=internal,
         data=data,
     )
+
+
+# Any constant shared by all writers: the lock that orders event ids by commit.
+EVENT_ORDER_LOCK = 7_212_014
+
+
+async def _serialize_event_ids() -> None:
+    """Make event ids follow commit order, so a reader that saw id N has seen every id below N.
+
+    PostgreSQL hands out sequence values at insert time, and transactions may commit in another
+    order; a transaction-scoped advisory lock, held from the first event until commit, forbids
+    that. SQLite writes one transaction at a time already.
+    """
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        await connection.execute_query(f"SELECT pg_advisory_xact_lock({EVENT_ORDER_LOCK})")
 
 
 def envelope(event: TicketEvent, ticket: Ticket) -> bytes:

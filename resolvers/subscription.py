@@ -1,0 +1,71 @@
+"""Root subscription fields (graphql-transport-ws)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Collection
+
+import strawberry
+
+from resolvers import mappers
+from resolvers.context import Info
+from schema.enums import EventKind
+from schema.types import TicketEvent, TicketStats
+from services.errors import BadRequest, ErrorCode, UserInputError
+from services.viewer import require_viewer
+
+
+async def _events(
+    info: Info,
+    ticket_id: strawberry.ID | None,
+    after: str | None,
+    kinds: Collection[EventKind] | None,
+) -> AsyncGenerator[TicketEvent, None]:
+    ctx = info.context
+    viewer = require_viewer(ctx.viewer)
+    parsed = None if ticket_id is None else mappers.parse_id(ticket_id)
+    if ticket_id is not None and parsed is None:
+        raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
+    if after is not None and mappers.parse_id(after) is None:
+        raise BadRequest("Invalid cursor: pass the id of an event.")
+    stream = ctx.feed.events(
+        viewer=viewer,
+        ticket_id=parsed,
+        after=None if after is None else int(after),
+        kinds=kinds,
+        expires_at=ctx.expires_at,
+    )
+    async for event in stream:
+        ctx.fresh_loaders()
+        yield mappers.event(event)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Every event the viewer may see, of one ticket or of all. With `after` (an "
+        "event id), first the events after it from the log, then live: no gap, no duplicate."
+    )
+    async def ticket_events(
+        self, info: Info, ticket_id: strawberry.ID | None = None, after: str | None = None
+    ) -> AsyncGenerator[TicketEvent, None]:
+        async for event in _events(info, ticket_id, after, None):
+            yield event
+
+    @strawberry.subscription(
+        description="Status changes of one ticket, or of every ticket the viewer may see."
+    )
+    async def ticket_status_changed(
+        self, info: Info, ticket_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[TicketEvent, None]:
+        async for event in _events(info, ticket_id, None, {EventKind.STATUS_CHANGED}):
+            yield event
+
+    @strawberry.subscription(
+        description="Dashboard figures now, then after changes, at most once per second."
+    )
+    async def ticket_stats_changed(self, info: Info) -> AsyncGenerator[TicketStats, None]:
+        ctx = info.context
+        viewer = require_viewer(ctx.viewer)
+        async for stats in ctx.feed.stats_updates(viewer=viewer, expires_at=ctx.expires_at):
+            ctx.fresh_loaders()
+            yield mappers.stats(stats)

@@ -1,0 +1,237 @@
+"""Live updates: one event feed per process turns broker wake-ups into the gap-free event log.
+
+Event ids follow commit order (see `events.record`), so "every event with an id above the cursor"
+read from the table is exact. The broker only says *when* to read: a lost or late message, or a
+broker outage, delays delivery (the feed also polls) but never loses or repeats an event.
+Subscribers get events in id order, filtered by what their viewer may see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass, field
+
+from models import EventKind, Ticket, TicketEvent
+from pubsub import Broker
+from services.errors import ErrorCode, NotAuthenticated, UserInputError
+from services.events import EVENTS_CHANNEL
+from services.stats import TicketStats, ticket_stats
+from services.tickets import visible_tickets
+from services.viewer import Viewer
+
+log = logging.getLogger("helpdesk.live")
+
+BATCH = 500
+QUEUE_LIMIT = 1_000
+
+
+@dataclass(eq=False)
+class _Subscriber:
+    viewer: Viewer
+    ticket_id: int | None
+    kinds: Collection[EventKind] | None
+    queue: asyncio.Queue[TicketEvent | None] = field(default_factory=asyncio.Queue)
+    overflowed: bool = False
+
+    def wants(self, event: TicketEvent, owner_id: str) -> bool:
+        if self.ticket_id is not None and event.ticket_id != self.ticket_id:
+            return False
+        if self.kinds is not None and event.kind not in self.kinds:
+            return False
+        if self.viewer.is_staff:
+            return True
+        return owner_id == self.viewer.id and not event.internal
+
+    def offer(self, event: TicketEvent) -> None:
+        if self.overflowed:
+            return
+        if self.queue.qsize() >= QUEUE_LIMIT:
+            # A slow consumer re-reads from the log instead of growing memory without bound.
+            self.overflowed = True
+            return
+        self.queue.put_nowait(event)
+
+
+class EventFeed:
+    """Reads committed events once per process and hands them to the local subscribers."""
+
+    def __init__(self, broker: Broker, *, poll_seconds: float = 1.0) -> None:
+        self._broker = broker
+        self._poll_seconds = poll_seconds
+        self._subscribers: set[_Subscriber] = set()
+        self._owners: dict[int, str] = {}
+        self._cursor = 0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    async def start(self) -> None:
+        self._cursor = await _latest_event_id()
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="event-feed-listen"),
+            asyncio.create_task(self._deliver(), name="event-feed-deliver"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for subscriber in self._subscribers:
+            subscriber.queue.put_nowait(None)
+
+    async def _listen(self) -> None:
+        """Keep one broker subscription; after each (re)connection, read the log to catch up."""
+        backoff = 0.1
+        while True:
+            try:
+                async with self._broker.subscribe(EVENTS_CHANNEL) as messages:
+                    backoff = 0.1
+                    self._wake.set()
+                    async for _ in messages:
+                        self._wake.set()
+                raise ConnectionError("broker subscription ended")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event broker unavailable (%s); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _deliver(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+            self._wake.clear()
+            try:
+                await self._catch_up()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading the event log failed; retrying")
+                await asyncio.sleep(self._poll_seconds)
+
+    async def _catch_up(self) -> None:
+        while True:
+            events = await TicketEvent.filter(id__gt=self._cursor).order_by("id").limit(BATCH)
+            if not events:
+                return
+            owners = await self._owners_of({e.ticket_id for e in events})
+            for event in events:
+                owner_id = owners[event.ticket_id]
+                for subscriber in self._subscribers:
+                    if subscriber.wants(event, owner_id):
+                        subscriber.offer(event)
+            self._cursor = events[-1].id
+            if len(events) < BATCH:
+                return
+
+    async def _owners_of(self, ticket_ids: set[int]) -> dict[int, str]:
+        missing = [i for i in ticket_ids if i not in self._owners]
+        if missing:
+            if len(self._owners) > 100_000:
+                self._owners.clear()
+            rows = await Ticket.filter(id__in=missing).values_list("id", "owner_id")
+            self._owners.update({int(i): str(o) for i, o in rows})
+        return {i: self._owners[i] for i in ticket_ids}
+
+    async def events(
+        self,
+        *,
+        viewer: Viewer,
+        ticket_id: int | None = None,
+        after: int | None = None,
+        kinds: Collection[EventKind] | None = None,
+        expires_at: float | None = None,
+    ) -> AsyncIterator[TicketEvent]:
+        """Events the viewer may see, in order: first those after `after` from the log, then
+        live ones, with no gap and no duplicate. Ends with NotAuthenticated when the token
+        expires."""
+        visible = visible_tickets(viewer)
+        if ticket_id is not None and not await visible.filter(id=ticket_id).exists():
+            raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
+        subscriber = _Subscriber(viewer, ticket_id, kinds)
+        self._subscribers.add(subscriber)  # before reading the log, so nothing falls between
+        try:
+            sent = self._cursor if after is None else after
+            if after is not None:
+                async for old in _replay(subscriber, after):
+                    yield old
+                    sent = old.id
+            while True:
+                if subscriber.overflowed:
+                    subscriber.queue = asyncio.Queue()
+                    subscriber.overflowed = False
+                    async for missed in _replay(subscriber, sent):
+                        yield missed
+                        sent = missed.id
+                event = await _next(subscriber, expires_at)
+                if event is None:
+                    return
+                if event.id > sent:
+                    sent = event.id
+                    yield event
+        finally:
+            self._subscribers.discard(subscriber)
+
+    async def stats_updates(
+        self, *, viewer: Viewer, expires_at: float | None = None, min_interval: float = 1.0
+    ) -> AsyncIterator[TicketStats]:
+        """The figures now, then again after visible changes, at most once per `min_interval`."""
+        subscriber = _Subscriber(viewer, None, None)
+        self._subscribers.add(subscriber)
+        try:
+            while True:
+                pushed = time.monotonic()
+                yield await ticket_stats(viewer=viewer)
+                if await _next(subscriber, expires_at) is None:
+                    return
+                await asyncio.sleep(max(0.0, pushed + min_interval - time.monotonic()))
+                while not subscriber.queue.empty():  # coalesce what came meanwhile
+                    if subscriber.queue.get_nowait() is None:
+                        return
+                subscriber.overflowed = False
+        finally:
+            self._subscribers.discard(subscriber)
+
+
+async def _next(subscriber: _Subscriber, expires_at: float | None) -> TicketEvent | None:
+    if expires_at is None:
+        return await subscriber.queue.get()
+    try:
+        return await asyncio.wait_for(subscriber.queue.get(), timeout=expires_at - time.time())
+    except TimeoutError:
+        raise NotAuthenticated("The token expired: reconnect with a fresh token.") from None
+
+
+async def _replay(subscriber: _Subscriber, after: int) -> AsyncIterator[TicketEvent]:
+    """Events after the cursor from the log, as the subscriber may see them."""
+    query = TicketEvent.all()
+    viewer = subscriber.viewer
+    if not viewer.is_staff:
+        query = query.filter(ticket__owner_id=viewer.id, internal=False)
+    if subscriber.ticket_id is not None:
+        query = query.filter(ticket_id=subscriber.ticket_id)
+    if subscriber.kinds is not None:
+        query = query.filter(kind__in=list(subscriber.kinds))
+    cursor = after
+    while True:
+        batch = await query.filter(id__gt=cursor).order_by("id").limit(BATCH)
+        for event in batch:
+            yield event
+        if len(batch) < BATCH:
+            return
+        cursor = batch[-1].id
+
+
+async def _latest_event_id() -> int:
+    latest = await TicketEvent.all().order_by("-id").first()
+    return latest.id if latest else 0
