@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -47,7 +47,7 @@ class Page(Generic[T]):
 
 
 def encode_cursor(value: Any, row_id: int) -> str:
-    raw = value.isoformat() if isinstance(value, datetime) else value
+    raw = value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
     return base64.urlsafe_b64encode(orjson.dumps([raw, row_id])).decode()
 
 

@@ -182,8 +182,8 @@ def test_token_command_signs_with_the_development_secret(
     assert out.count("\n") == 1, out
     token = out.strip()
     claims = auth.decode(token, DEV_JWT_SECRET)
-    assert claims == auth.Claims(sub="u1", name="u1", role=Role.AGENT)
     payload = jwt.decode(token, DEV_JWT_SECRET, algorithms=[auth.ALGORITHM])
+    assert claims == auth.Claims(sub="u1", name="u1", role=Role.AGENT, expires_at=payload["exp"])
     assert abs(payload["exp"] - (time.time() + 86_400)) < 60
     with pytest.raises(auth.InvalidToken):
         auth.decode(token, TEST_SECRET)
@@ -197,7 +197,9 @@ def test_token_command_uses_the_configured_secret(
         cli.main(["token", "--sub", "a1", "--role", "admin", "--name", "Ann", "--ttl", "60"]) == 0
     )
     token = capsys.readouterr().out.strip()
-    assert auth.decode(token, TEST_SECRET) == auth.Claims(sub="a1", name="Ann", role=Role.ADMIN)
+    claims = auth.decode(token, TEST_SECRET)
+    assert (claims.sub, claims.name, claims.role) == ("a1", "Ann", Role.ADMIN)
+    assert abs(claims.expires_at - (time.time() + 60)) < 30
     payload = jwt.decode(token, TEST_SECRET, algorithms=[auth.ALGORITHM])
     assert payload["exp"] - payload["iat"] == 60
     with pytest.raises(auth.InvalidToken):
