@@ -120,16 +120,7 @@ async def _record_status(
     assigned: bool = False,
 ) -> list[TicketEvent]:
     """STATUS_CHANGED (+ ASSIGNED when the assignee changed); a final status cancels requests."""
-    data: dict[str, Any] | None = None
-    if ticket.status in FINAL_STATUSES:
-        cancelled = await RecategorizationRequest.filter(
-            ticket_id=ticket.id, status=RequestStatus.PENDING
-        ).values_list("id", flat=True)
-        if cancelled:
-            await RecategorizationRequest.filter(id__in=list(cancelled)).update(
-                status=RequestStatus.CANCELLED, decided_at=now, decided_by_id=actor.id
-            )
-            data = {"cancelledRequestIds": list(cancelled)}
+    data = await _cancel_pending(ticket, now, actor) if ticket.status in FINAL_STATUSES else None
     written = [
         await events.record(
             ticket,
@@ -145,6 +136,19 @@ async def _record_status(
     if assigned:
         written.append(await _record_assigned(ticket, now, actor, assigned_from))
     return written
+
+
+async def _cancel_pending(ticket: Ticket, now: datetime, actor: Viewer) -> dict[str, Any] | None:
+    """A pending recategorization request ends when the ticket is final or recategorized."""
+    pending = await RecategorizationRequest.filter(
+        ticket_id=ticket.id, status=RequestStatus.PENDING
+    ).values_list("id", flat=True)
+    if not pending:
+        return None
+    await RecategorizationRequest.filter(id__in=list(pending)).update(
+        status=RequestStatus.CANCELLED, decided_at=now, decided_by_id=actor.id
+    )
+    return {"cancelledRequestIds": list(pending)}
 
 
 async def _record_assigned(
@@ -381,6 +385,7 @@ async def recategorize_ticket(
                     at=now,
                     from_category_id=before,
                     to_category_id=category.id,
+                    data=await _cancel_pending(ticket, now, actor),
                 )
             ]
 

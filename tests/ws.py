@@ -29,10 +29,10 @@ class Socket:
         )
         return op_id
 
-    async def receive(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def receive(self, within: float = 5.0) -> dict[str, Any]:
         """The next protocol message other than ping/pong."""
         while True:
-            message = await asyncio.wait_for(self.ws.receive(), timeout)
+            message = await asyncio.wait_for(self.ws.receive(), within)
             if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
                 return {"type": "closed", "code": self.ws.close_code}
             data = message.json()
@@ -42,8 +42,8 @@ class Socket:
             if data["type"] != "pong":
                 return data
 
-    async def next_data(self, op_id: str, timeout: float = 5.0) -> dict[str, Any]:
-        message = await self.receive(timeout)
+    async def next_data(self, op_id: str, within: float = 5.0) -> dict[str, Any]:
+        message = await self.receive(within)
         assert message.get("id") == op_id and message["type"] == "next", message
         assert "errors" not in message["payload"], message
         return message["payload"]["data"]
