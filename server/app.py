@@ -96,15 +96,16 @@ class HelpdeskView(GraphQLView[Context, None]):
         )
         return response
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # A str goes out as a text frame, which graphql-transport-ws clients require.
+        return orjson.dumps(data).decode()
 
     def create_response(
         self,
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: web.Response,
     ) -> web.Response:
-        sub_response.body = self.encode_json(response_data)
+        sub_response.body = orjson.dumps(response_data)
         return sub_response
 
 

@@ -143,3 +143,51 @@ async def test_foreign_ticket_subscription_is_not_found(api: Api) -> None:
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "NOT_FOUND", message
     await socket.close()
+
+
+STATS_FIELDS = """countsByStatus { status count } activeByCategory { category { slug } count }
+  urgentActive oldestOpenCreatedAt oldestOpenAgeSeconds"""
+
+
+async def test_ticket_stats_cover_the_viewers_tickets(api: Api) -> None:
+    first = await create_ticket(api, "ann", urgent=True)
+    await create_ticket(api, "ann", categorySlug="other")
+    await create_ticket(api, "bob", urgent=True)
+    await api.gql(TAKE, {"i": {"ticketId": first["id"]}}, as_="agent-1", role="agent")
+    query = "{ ticketStats { %s } }" % STATS_FIELDS
+    mine = (await api.gql(query, as_="ann"))["ticketStats"]
+    assert {c["status"]: c["count"] for c in mine["countsByStatus"]}["OPEN"] == 1
+    assert {c["status"]: c["count"] for c in mine["countsByStatus"]}["IN_PROGRESS"] == 1
+    assert mine["urgentActive"] == 1
+    assert {c["category"]["slug"]: c["count"] for c in mine["activeByCategory"]} == {
+        "app-help": 1,
+        "other": 1,
+    }
+    everyone = (await api.gql(query, as_="agent-1", role="agent"))["ticketStats"]
+    assert everyone["urgentActive"] == 2
+    assert sum(c["count"] for c in everyone["countsByStatus"]) == 3
+    assert everyone["oldestOpenAgeSeconds"] >= 0
+    error = await api.error(query)
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_stats_subscription_pushes_now_then_coalesced(api: Api) -> None:
+    socket = await connect(api.client, bearer(api, "agent-1", "agent"))
+    op = await socket.subscribe("subscription { ticketStatsChanged { %s } }" % STATS_FIELDS)
+    initial = await socket.next_data(op)
+    assert sum(c["count"] for c in initial["ticketStatsChanged"]["countsByStatus"]) == 0
+    for _ in range(5):
+        await create_ticket(api, "ann")
+    pushes = []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while True:
+        data = await socket.next_data(op, within=3.0)
+        pushes.append(loop.time() - started)
+        counts = data["ticketStatsChanged"]["countsByStatus"]
+        if sum(c["count"] for c in counts) == 5:
+            break
+    # Five changes within a moment reach the dashboard as at most two pushes, a second apart.
+    assert len(pushes) <= 2
+    await socket.nothing_within(1.3)
+    await socket.close()

@@ -35,6 +35,8 @@ class Socket:
             message = await asyncio.wait_for(self.ws.receive(), within)
             if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
                 return {"type": "closed", "code": self.ws.close_code}
+            # The protocol speaks JSON in text frames; browser clients reject anything else.
+            assert message.type == aiohttp.WSMsgType.TEXT, message
             data = message.json()
             if data["type"] == "ping":
                 await self.ws.send_json({"type": "pong"})

@@ -1,0 +1,82 @@
+"""The `graphql-ws` npm client (what Apollo Client and browser apps use) talks to us unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import IN_CI, Api
+from tests.fixtures import REPLY, create_ticket
+
+JS = Path(__file__).parent / "js"
+
+
+@pytest.fixture(scope="session")
+def node_client() -> Path:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        if IN_CI:
+            pytest.fail("node and npm are needed for the graphql-ws client test")
+        pytest.skip("node/npm not installed")
+    if not (JS / "node_modules" / "graphql-ws").exists():
+        import subprocess
+
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=JS,
+            check=True,
+            timeout=300,
+        )
+    return JS / "subscribe.mjs"
+
+
+class Node:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def line(self, within: float = 10.0) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        raw = await asyncio.wait_for(self.process.stdout.readline(), within)
+        assert raw, "the client exited"
+        return json.loads(raw)
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.process.wait()
+
+
+async def start(script: Path, api: Api, token: str, after: str = "") -> Node:
+    url = f"ws://127.0.0.1:{api.client.server.port}/graphql"
+    process = await asyncio.create_subprocess_exec(
+        "node", str(script), url, token, after, stdout=asyncio.subprocess.PIPE
+    )
+    node = Node(process)
+    assert await node.line() == {"started": True}
+    return node
+
+
+async def test_graphql_ws_client_replays_and_follows(api: Api, node_client: Path) -> None:
+    ticket = await create_ticket(api, "ann")
+    node = await start(node_client, api, api.token("ann"), after="0")
+    try:
+        replayed = await node.line()
+        assert replayed["next"]["data"]["ticketEvents"]["kind"] == "CREATED"
+        await api.gql(REPLY, {"input": {"ticketId": ticket["id"], "body": "hi"}}, as_="ann")
+        live = await node.line()
+        assert live["next"]["data"]["ticketEvents"]["message"] == {"body": "hi"}
+    finally:
+        await node.stop()
+
+
+async def test_graphql_ws_client_sees_4403_for_a_bad_token(api: Api, node_client: Path) -> None:
+    node = await start(node_client, api, "not-a-token")
+    try:
+        seen = [await node.line(), await node.line()]
+        assert {"closed": 4403} in seen
+    finally:
+        await node.stop()
