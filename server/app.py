@@ -25,6 +25,7 @@ from schema.schema import build_schema
 from server import auth
 from server.config import Settings
 from server.errors import ApiErrors
+from server.fanout import SharedSubscriptions, SharingHandler
 from services.errors import NotAuthenticated
 from services.live import EventFeed
 from services.users import KnownUsers
@@ -34,6 +35,7 @@ SETTINGS = web.AppKey("settings", Settings)
 BROKER = web.AppKey("broker", Broker)
 KNOWN_USERS = web.AppKey("known_users", KnownUsers)
 FEED = web.AppKey("feed", EventFeed)
+SHARED = web.AppKey("shared_subscriptions", SharedSubscriptions)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 REQUEST_ID = web.RequestKey("request_id", str)
 VIEWER = web.RequestKey("viewer", Viewer)
@@ -210,6 +212,10 @@ def create_app(settings: Settings) -> web.Application:
         ]
     )
     view = HelpdeskView(schema=schema, graphql_ide="graphiql" if settings.graphiql else None)
+    app[SHARED] = SharedSubscriptions(schema)
+    view.graphql_transport_ws_handler_class = type(
+        "AppSharingHandler", (SharingHandler,), {"shared": app[SHARED]}
+    )
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
