@@ -1,7 +1,16 @@
 """Storage: Tortoise models, database configuration, migrations and seed data."""
 
-from models.enums import FINAL_STATUSES, EventKind, FaqKind, RequestStatus, Role, TicketStatus
+from models.enums import (
+    FINAL_STATUSES,
+    AttachmentState,
+    EventKind,
+    FaqKind,
+    RequestStatus,
+    Role,
+    TicketStatus,
+)
 from models.tables import (
+    Attachment,
     Category,
     Counter,
     FaqEntry,
@@ -14,6 +23,7 @@ from models.tables import (
 )
 
 __models__ = [
+    Attachment,
     Category,
     Counter,
     FaqEntry,
@@ -27,6 +37,8 @@ __models__ = [
 
 __all__ = [
     "FINAL_STATUSES",
+    "Attachment",
+    "AttachmentState",
     "Category",
     "Counter",
     "EventKind",

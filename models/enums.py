@@ -42,3 +42,8 @@ class RequestStatus(StrEnum):
 class FaqKind(StrEnum):
     FAQ = "FAQ"
     TIP = "TIP"
+
+
+class AttachmentState(StrEnum):
+    UPLOADED = "UPLOADED"
+    LINKED = "LINKED"

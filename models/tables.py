@@ -8,7 +8,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
-from models.enums import EventKind, FaqKind, RequestStatus, Role, TicketStatus
+from models.enums import AttachmentState, EventKind, FaqKind, RequestStatus, Role, TicketStatus
 
 
 class User(Model):
@@ -190,6 +190,38 @@ class FaqEntry(Model):
 
     class Meta:
         table = "faq_entries"
+
+
+class Attachment(Model):
+    """An uploaded file: the uploader's until linked to a ticket (and a message)."""
+
+    id = fields.BigIntField(primary_key=True)
+    uploader: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="attachments", on_delete=fields.RESTRICT
+    )
+    uploader_id: str
+    ticket: fields.ForeignKeyNullableRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="attachments", null=True, on_delete=fields.CASCADE
+    )
+    ticket_id: int | None
+    message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="attachments", null=True, on_delete=fields.CASCADE
+    )
+    message_id: int | None
+    filename = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=100)
+    size = fields.BigIntField()
+    storage_key = fields.CharField(max_length=100, unique=True)
+    state = fields.CharEnumField(AttachmentState, max_length=16, default=AttachmentState.UPLOADED)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "attachments"
+        indexes = (
+            Index(fields=("uploader_id", "state")),
+            Index(fields=("state", "expires_at")),
+        )
 
 
 class MutationReceipt(Model):

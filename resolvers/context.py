@@ -11,7 +11,9 @@ from resolvers.loaders import Loaders
 from services.viewer import Viewer
 
 if TYPE_CHECKING:
+    from models.storage import Storage
     from pubsub import Broker
+    from services.attachments import Limits
     from services.live import EventFeed
 
 
@@ -21,6 +23,8 @@ class Context:
     broker: Broker
     feed: EventFeed
     request_id: str
+    storage: Storage
+    limits: Limits
     expires_at: float | None = None
     request: Any = None
     response: Any = None

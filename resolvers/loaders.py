@@ -11,7 +11,7 @@ from strawberry.dataloader import DataLoader
 from resolvers import mappers
 from schema import types
 from schema.enums import TicketStatus
-from services import categories, policy, tickets, users
+from services import attachments, categories, policy, tickets, users
 from services.errors import NotAuthenticated
 from services.viewer import Viewer
 
@@ -33,6 +33,8 @@ class Loaders:
         self.events = DataLoader(self._load_events)
         self.pending_request = DataLoader(self._load_pending_requests)
         self.request = DataLoader(self._load_requests)
+        self.ticket_attachments = DataLoader(self._load_ticket_attachments)
+        self.message_attachments = DataLoader(self._load_message_attachments)
 
     @property
     def viewer(self) -> Viewer:
@@ -95,6 +97,14 @@ class Loaders:
     ) -> list[types.RecategorizationRequest | None]:
         found = await tickets.get_requests(viewer=self.viewer, ids=ids)
         return [mappers.request(found[i]) if i in found else None for i in ids]
+
+    async def _load_ticket_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:
+        found = await attachments.of_tickets(ticket_ids=ids)
+        return [[mappers.attachment(a) for a in found[i]] for i in ids]
+
+    async def _load_message_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:
+        found = await attachments.of_messages(message_ids=ids)
+        return [[mappers.attachment(a) for a in found[i]] for i in ids]
 
     async def permissions(self, ticket: types.Ticket) -> types.TicketPermissions:
         """`viewerCan`, decided by the same policy functions the mutations enforce."""

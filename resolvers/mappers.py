@@ -10,6 +10,7 @@ from schema import types
 
 if TYPE_CHECKING:
     from models import (
+        Attachment,
         Category,
         FaqEntry,
         Message,
@@ -132,4 +133,16 @@ def stats(s: TicketStats) -> types.TicketStats:
         urgent_active=s.urgent_active,
         oldest_open_created_at=s.oldest_open_at,
         computed_at=s.computed_at,
+    )
+
+
+def attachment(a: Attachment) -> types.Attachment:
+    return types.Attachment(
+        id=strawberry.ID(str(a.id)),
+        filename=a.filename,
+        content_type=a.content_type,
+        size=a.size,
+        state=a.state,
+        created_at=a.created_at,
+        expires_at=a.expires_at,
     )

@@ -20,6 +20,7 @@ from schema.inputs import (
     ReplyToTicketInput,
     SetTicketUrgentInput,
     TakeTicketInput,
+    UploadAttachmentInput,
 )
 from schema.payloads import (
     ApproveRecategorizationPayload,
@@ -32,9 +33,10 @@ from schema.payloads import (
     ReplyToTicketPayload,
     SetTicketUrgentPayload,
     TakeTicketPayload,
+    UploadAttachmentPayload,
 )
 from schema.types import UserError
-from services import ticket_work, tickets
+from services import attachments, ticket_work, tickets
 from services.errors import ErrorCode, UserInputError
 from services.viewer import require_viewer
 
@@ -48,6 +50,10 @@ def _id_or_not_found(value: str, field: str, what: str = "Ticket") -> int:
     if parsed is None:
         raise UserInputError(ErrorCode.NOT_FOUND, f"{what} not found.", field)
     return parsed
+
+
+def _attachment_ids(values: list[strawberry.ID] | None) -> list[int]:
+    return [_id_or_not_found(v, "attachmentIds", "Attachment") for v in values or []]
 
 
 P = TypeVar(
@@ -91,6 +97,8 @@ class Mutation:
                 summary=input.summary,
                 urgent=input.urgent,
                 follow_up_of=follow_up_of,
+                attachment_ids=_attachment_ids(input.attachment_ids),
+                limits=ctx.limits,
                 client_mutation_id=input.client_mutation_id,
             )
         except UserInputError as error:
@@ -113,6 +121,8 @@ class Mutation:
                 body=input.body,
                 internal=input.internal,
                 await_customer_reply=input.await_customer_reply,
+                attachment_ids=_attachment_ids(input.attachment_ids),
+                limits=ctx.limits,
                 client_mutation_id=input.client_mutation_id,
             )
         except UserInputError as error:
@@ -128,6 +138,22 @@ class Mutation:
             errors=[],
             client_mutation_id=input.client_mutation_id,
         )
+
+    @strawberry.mutation(
+        description="Upload a file (GraphQL multipart request); pass its id as attachmentIds."
+    )
+    async def upload_attachment(
+        self, info: Info, input: UploadAttachmentInput
+    ) -> UploadAttachmentPayload:
+        ctx = info.context
+        require_viewer(ctx.viewer)
+        try:
+            stored = await attachments.upload(
+                viewer=ctx.viewer, storage=ctx.storage, limits=ctx.limits, incoming=input.file
+            )
+        except UserInputError as error:
+            return UploadAttachmentPayload(attachment=None, errors=user_errors(error))
+        return UploadAttachmentPayload(attachment=mappers.attachment(stored), errors=[])
 
     @strawberry.mutation(description="Agents: take an OPEN ticket into work (assigns it to you).")
     async def take_ticket(self, info: Info, input: TakeTicketInput) -> TakeTicketPayload:

@@ -6,7 +6,7 @@ from enum import Enum
 
 import strawberry
 
-from models.enums import EventKind, FaqKind, RequestStatus, Role, TicketStatus
+from models.enums import AttachmentState, EventKind, FaqKind, RequestStatus, Role, TicketStatus
 from services.errors import ErrorCode
 
 strawberry.enum(Role, description="What a user may do.")
@@ -15,8 +15,10 @@ strawberry.enum(EventKind, description="What an event records.")
 strawberry.enum(ErrorCode, description="Machine-readable reason of a UserError.")
 strawberry.enum(RequestStatus, description="Where a recategorization request stands.")
 strawberry.enum(FaqKind, description="A frequently asked question, or a tip.")
+strawberry.enum(AttachmentState, description="Uploaded (only the uploader's) or linked.")
 
 __all__ = [
+    "AttachmentState",
     "ErrorCode",
     "EventKind",
     "Locale",

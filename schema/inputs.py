@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.file_uploads import Upload
 
 from schema.enums import OrderDirection, TicketOrderField, TicketStatus
 
@@ -56,6 +57,9 @@ class CreateTicketInput:
     follow_up_of: strawberry.ID | None = strawberry.field(
         default=None, description="An earlier ticket this one continues (e.g. a closed one)."
     )
+    attachment_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Your uploads (uploadAttachment) to attach, at most 10."
+    )
     client_mutation_id: str | None = strawberry.field(
         default=None, description="Idempotency key: repeating it returns the first result."
     )
@@ -65,6 +69,9 @@ class CreateTicketInput:
 class ReplyToTicketInput:
     ticket_id: strawberry.ID
     body: str
+    attachment_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Your uploads (uploadAttachment) to attach, at most 10."
+    )
     await_customer_reply: bool = strawberry.field(
         default=False, description="Agents: ask the customer for information (→ AWAITING_REPLY)."
     )
@@ -134,3 +141,10 @@ class MarkRecommendedSolutionInput:
         description="A support reply on this ticket; null clears the recommendation."
     )
     expected_version: int | None = None
+
+
+@strawberry.input
+class UploadAttachmentInput:
+    file: Upload = strawberry.field(
+        description="The file, sent as a GraphQL multipart request (one file per mutation)."
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.types import Message, RecategorizationRequest, Ticket, UserError
+from schema.types import Attachment, Message, RecategorizationRequest, Ticket, UserError
 
 
 @strawberry.type
@@ -73,4 +73,10 @@ class ApproveRecategorizationPayload:
 class DeclineRecategorizationPayload:
     ticket: Ticket | None
     request: RecategorizationRequest | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class UploadAttachmentPayload:
+    attachment: Attachment | None
     errors: list[UserError]

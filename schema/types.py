@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import strawberry
 
-from schema.enums import ErrorCode, EventKind, FaqKind, Locale, RequestStatus, Role, TicketStatus
+from schema.enums import (
+    AttachmentState,
+    ErrorCode,
+    EventKind,
+    FaqKind,
+    Locale,
+    RequestStatus,
+    Role,
+    TicketStatus,
+)
 
 
 @strawberry.type(description="A person: a customer, a support agent or an admin.")
@@ -44,6 +53,23 @@ class Category:
         return not await info.context.loaders.category_children(int(self.id))
 
 
+@strawberry.type(description="A file attached to a ticket or a message (or not yet attached).")
+class Attachment:
+    id: strawberry.ID
+    filename: str = strawberry.field(description="The name the uploader gave (display only).")
+    content_type: str = strawberry.field(description="Decided from the content, not the client.")
+    size: int
+    state: AttachmentState
+    created_at: datetime
+    expires_at: datetime | None = strawberry.field(
+        description="When an upload never attached is deleted."
+    )
+
+    @strawberry.field(description="Download path (send the bearer token).")
+    def url(self) -> str:
+        return f"/attachments/{self.id}"
+
+
 @strawberry.type(description="One turn of a ticket's conversation.")
 class Message:
     id: strawberry.ID
@@ -55,6 +81,10 @@ class Message:
     @strawberry.field
     async def author(self, info: strawberry.Info[Any, Any]) -> User:
         return await info.context.loaders.users.load(self.author_id)
+
+    @strawberry.field
+    async def attachments(self, info: strawberry.Info[Any, Any]) -> list[Attachment]:
+        return await info.context.loaders.message_attachments.load(int(self.id))
 
 
 @strawberry.type(description="A support request and its conversation.")
@@ -101,6 +131,10 @@ class Ticket:
         if self.follow_up_of_id is None:
             return None
         return await info.context.loaders.tickets.load(self.follow_up_of_id)
+
+    @strawberry.field(description="Files attached when the ticket was created.")
+    async def attachments(self, info: strawberry.Info[Any, Any]) -> list[Attachment]:
+        return await info.context.loaders.ticket_attachments.load(int(self.id))
 
     @strawberry.field(description="The conversation, oldest first.")
     async def messages(self, info: strawberry.Info[Any, Any]) -> list[Message]:

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import time
+import urllib.parse
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 import structlog
-from aiohttp import WSCloseCode, web
+from aiohttp import BodyPartReader, WSCloseCode, web
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types.unset import UNSET, UnsetType
 
 from models import db
+from models.storage import IncomingFile, LocalStorage, TooLarge
 from pubsub import Broker, broker_from_url
 from resolvers.context import Context
 from schema.schema import build_schema
@@ -26,6 +34,8 @@ from server import auth
 from server.config import Settings
 from server.errors import ApiErrors
 from server.fanout import SharedSubscriptions, SharingHandler
+from services import attachments
+from services.attachments import Limits
 from services.errors import NotAuthenticated
 from services.live import EventFeed
 from services.users import KnownUsers
@@ -36,10 +46,14 @@ BROKER = web.AppKey("broker", Broker)
 KNOWN_USERS = web.AppKey("known_users", KnownUsers)
 FEED = web.AppKey("feed", EventFeed)
 SHARED = web.AppKey("shared_subscriptions", SharedSubscriptions)
+STORAGE = web.AppKey("storage", LocalStorage)
+LIMITS = web.AppKey("attachment_limits", Limits)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 REQUEST_ID = web.RequestKey("request_id", str)
 VIEWER = web.RequestKey("viewer", Viewer)
 TOKEN_EXPIRES = web.RequestKey("token_expires", float)
+INCOMING: web.RequestKey[dict[str, IncomingFile]] = web.RequestKey("incoming_files")
+FORM_FIELD_MAX = 1024 * 1024
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 REQUEST_ID_FORMAT = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -57,9 +71,51 @@ class HelpdeskView(GraphQLView[Context, None]):
             feed=request.app[FEED],
             request_id=request[REQUEST_ID],
             expires_at=request.get(TOKEN_EXPIRES),
+            storage=request.app[STORAGE],
+            limits=request.app[LIMITS],
             request=request,
             response=response,
         )
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await super().__call__(request)
+        finally:
+            for incoming in request.get(INCOMING, {}).values():
+                incoming.discard()  # uploads not stored by a resolver leave nothing behind
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
+        """GraphQL multipart request, streamed: files go to disk while their size is counted."""
+        raw: web.Request = request.request  # type: ignore[attr-defined]
+        settings = raw.app[SETTINGS]
+        form: dict[str, str] = {}
+        files: dict[str, IncomingFile] = {}
+        raw[INCOMING] = files
+        reader = await raw.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or not part.name:
+                raise HTTPException(400, "Unable to parse the multipart body")
+            if part.filename is None:
+                form[part.name] = await _bounded_text(part)
+                continue
+            if len(files) >= settings.attachments_per_message:
+                raise HTTPException(400, "Too many files in one request")
+            try:
+                files[part.name] = await raw.app[STORAGE].receive(
+                    _chunks(part),
+                    filename=part.filename,
+                    content_type=part.headers.get("Content-Type"),
+                    limit=settings.attachment_max_bytes,
+                    hard_limit=4 * settings.attachment_max_bytes,
+                )
+            except TooLarge:
+                raise _too_large(settings.attachment_max_bytes) from None
+        operations = self.parse_json(form.get("operations", "{}"))
+        files_map = self.parse_json(form.get("map", "{}"))
+        try:
+            return replace_placeholders_with_files(operations, files_map, files)
+        except (KeyError, TypeError, IndexError) as exc:
+            raise HTTPException(400, "File(s) missing in form data") from exc
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticate from `connection_init`: {"Authorization": "Bearer …"} or {"token": …}.
@@ -109,6 +165,37 @@ class HelpdeskView(GraphQLView[Context, None]):
     ) -> web.Response:
         sub_response.body = orjson.dumps(response_data)
         return sub_response
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(64 * 1024):
+        yield chunk
+
+
+async def _bounded_text(part: BodyPartReader) -> str:
+    data = bytearray()
+    async for chunk in _chunks(part):
+        data += chunk
+        if len(data) > FORM_FIELD_MAX:
+            raise HTTPException(413, "Multipart form field too large")
+    return data.decode("utf-8", errors="replace")
+
+
+def _too_large(limit: int) -> web.HTTPException:
+    body = {
+        "errors": [
+            {
+                "message": f"Files are limited to {limit} bytes.",
+                "extensions": {"code": "ATTACHMENT_TOO_LARGE"},
+            }
+        ]
+    }
+    return web.HTTPRequestEntityTooLarge(
+        max_size=limit,
+        actual_size=4 * limit,
+        text=orjson.dumps(body).decode(),
+        content_type="application/json",
+    )
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -161,6 +248,29 @@ def _unauthenticated(message: str) -> web.Response:
     )
 
 
+async def download(request: web.Request) -> web.StreamResponse:
+    """GET /attachments/{id}: the same visibility as the ticket it belongs to."""
+    viewer = request.get(VIEWER)
+    if viewer is None:
+        return _unauthenticated("Authentication required: send a bearer token.")
+    raw_id = request.match_info["id"]
+    found = None
+    if raw_id.isdigit() and len(raw_id) <= 18:
+        found = await attachments.get_visible(viewer=viewer, attachment_id=int(raw_id))
+    if found is None:
+        raise web.HTTPNotFound(text='{"error": "not found"}', content_type="application/json")
+    quoted = urllib.parse.quote(found.filename, safe="")
+    return web.FileResponse(
+        request.app[STORAGE].path_of(found.storage_key),
+        headers={
+            "Content-Type": found.content_type,
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -181,6 +291,13 @@ def create_app(settings: Settings) -> web.Application:
     app[KNOWN_USERS] = KnownUsers()
     app[FEED] = EventFeed(app[BROKER])
     app[SOCKETS] = weakref.WeakSet()
+    app[STORAGE] = LocalStorage(Path(settings.data_dir))
+    app[LIMITS] = Limits(
+        max_bytes=settings.attachment_max_bytes,
+        per_message=settings.attachments_per_message,
+        quota_bytes=settings.attachment_quota_bytes,
+        unlinked_ttl=timedelta(hours=settings.upload_ttl_hours),
+    )
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         async with db.connected(settings.database_url):
@@ -201,7 +318,22 @@ def create_app(settings: Settings) -> web.Application:
         for socket in tuple(sockets):
             await socket.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutdown")
 
-    app.cleanup_ctx.extend([database, broker, feed])
+    async def purge_uploads(app: web.Application) -> AsyncIterator[None]:
+        async def run() -> None:
+            while True:
+                try:
+                    await attachments.purge_expired(storage=app[STORAGE])
+                except Exception:
+                    access_log.exception("purging expired uploads failed")
+                await asyncio.sleep(600)
+
+        task = asyncio.create_task(run(), name="purge-uploads")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.extend([database, broker, feed, purge_uploads])
     app.on_shutdown.append(close_sockets)
 
     schema = build_schema(
@@ -211,12 +343,17 @@ def create_app(settings: Settings) -> web.Application:
             lambda: ValidationCache(maxsize=1000),
         ]
     )
-    view = HelpdeskView(schema=schema, graphql_ide="graphiql" if settings.graphiql else None)
+    view = HelpdeskView(
+        schema=schema,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        multipart_uploads_enabled=True,
+    )
     app[SHARED] = SharedSubscriptions(schema)
     view.graphql_transport_ws_handler_class = type(
         "AppSharingHandler", (SharingHandler,), {"shared": app[SHARED]}
     )
     app.router.add_route("*", "/graphql", view)
+    app.router.add_get("/attachments/{id}", download)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app

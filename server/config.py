@@ -24,6 +24,19 @@ def _bool(value: str) -> bool:
     raise ConfigError(f"not a boolean: {value!r}")
 
 
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     env: str = "development"
@@ -34,6 +47,11 @@ class Settings:
     port: int = 8000
     graphiql: bool = True
     log_level: str = "INFO"
+    data_dir: str = "data"
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachments_per_message: int = 10
+    attachment_quota_bytes: int = 200 * 1024 * 1024
+    upload_ttl_hours: float = 24.0
 
     @property
     def production(self) -> bool:
@@ -65,6 +83,11 @@ class Settings:
                 env.get("HELPDESK_GRAPHIQL", "false" if mode == "production" else "true")
             ),
             log_level=log_level,
+            data_dir=env.get("HELPDESK_DATA_DIR", "data"),
+            attachment_max_bytes=_int(env, "HELPDESK_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
+            attachments_per_message=_int(env, "HELPDESK_ATTACHMENTS_PER_MESSAGE", 10),
+            attachment_quota_bytes=_int(env, "HELPDESK_ATTACHMENT_QUOTA_BYTES", 200 * 1024 * 1024),
+            upload_ttl_hours=float(_int(env, "HELPDESK_UPLOAD_TTL_HOURS", 24)),
         )
         settings.check()
         return settings

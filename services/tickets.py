@@ -26,7 +26,7 @@ from models import (
     TicketStatus,
 )
 from pubsub import Broker
-from services import events, policy
+from services import attachments, events, policy
 from services.categories import category_ids_under, resolve_leaf
 from services.errors import BadRequest, ErrorCode, FieldError, Forbidden, UserInputError
 from services.pagination import DEFAULT_PAGE, MAX_PAGE, Page, PageArgs, paginate
@@ -202,6 +202,8 @@ async def create_ticket(
     summary: str | None = None,
     urgent: bool = False,
     follow_up_of: int | None = None,
+    attachment_ids: Sequence[int] = (),
+    limits: attachments.Limits | None = None,
     client_mutation_id: str | None = None,
 ) -> Ticket:
     """Open a ticket in a leaf category. The same clientMutationId returns the first ticket."""
@@ -261,6 +263,13 @@ async def create_ticket(
                 to_status=TicketStatus.OPEN,
                 to_category_id=category.id,
             )
+            await attachments.link(
+                viewer=viewer,
+                ids=attachment_ids,
+                ticket_id=ticket.id,
+                message_id=None,
+                limits=limits or attachments.Limits(),
+            )
             if client_mutation_id is not None:
                 await MutationReceipt.create(
                     user_id=viewer.id,
@@ -294,6 +303,8 @@ async def reply_to_ticket(
     body: str,
     internal: bool = False,
     await_customer_reply: bool = False,
+    attachment_ids: Sequence[int] = (),
+    limits: attachments.Limits | None = None,
     client_mutation_id: str | None = None,
 ) -> Reply:
     """Add a message to a ticket that is not final.
@@ -341,6 +352,13 @@ async def reply_to_ticket(
                 body=text,
                 internal=internal,
                 created_at=now,
+            )
+            await attachments.link(
+                viewer=viewer,
+                ids=attachment_ids,
+                ticket_id=ticket.id,
+                message_id=message.id,
+                limits=limits or attachments.Limits(),
             )
             written = [
                 await events.record(

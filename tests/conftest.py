@@ -66,12 +66,14 @@ class Backend:
     name: str
     database_url: str
     broker_url: str
+    data_dir: Path
 
     def settings(self, **overrides: Any) -> Settings:
         values = {
             "database_url": self.database_url,
             "broker_url": self.broker_url,
             "jwt_secret": TEST_SECRET,
+            "data_dir": str(self.data_dir),
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]
@@ -91,7 +93,7 @@ async def backend(
     EXECUTOR_CACHE.clear()
     if request.param == "embedded":
         path = tmp_path_factory.mktemp("db") / "helpdesk.sqlite3"
-        backend = Backend("embedded", f"sqlite://{path}", "memory://")
+        backend = Backend("embedded", f"sqlite://{path}", "memory://", path.parent / "files")
         await db.migrate(backend.database_url)
         yield backend
         return
@@ -100,7 +102,8 @@ async def backend(
     admin = await asyncpg.connect(DATABASE_URL.replace("postgres://", "postgresql://", 1))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        backend = Backend("services", _with_database(DATABASE_URL, name), REDIS_URL)
+        files = tmp_path_factory.mktemp("files")
+        backend = Backend("services", _with_database(DATABASE_URL, name), REDIS_URL, files)
         await db.migrate(backend.database_url)
         yield backend
     finally:
@@ -109,6 +112,7 @@ async def backend(
 
 
 TABLES_TO_EMPTY = [
+    "attachments",
     "ticket_events",
     "recategorization_requests",
     "messages",

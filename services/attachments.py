@@ -1,0 +1,248 @@
+"""Attachments (screenshots, documents, logs): what may be uploaded, linked and downloaded.
+
+The type is decided from the content, never from the client's name or header. Images must decode
+(Pillow verifies them) and stay within a pixel budget, so corrupt files and decompression bombs are
+refused. A refused upload leaves nothing stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from PIL import Image
+from tortoise.functions import Sum
+
+from models import Attachment, AttachmentState
+from models.storage import IncomingFile, Storage
+from services.errors import ErrorCode, UserInputError
+from services.viewer import Viewer, require_viewer
+
+MAX_IMAGE_PIXELS = 40_000_000
+
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_bytes: int = 10 * 1024 * 1024
+    per_message: int = 10
+    quota_bytes: int = 200 * 1024 * 1024
+    unlinked_ttl: timedelta = timedelta(hours=24)
+
+
+def sniff(head: bytes) -> str | None:
+    """The content type the bytes themselves declare, among the allowed ones."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+def _is_text(path: Path) -> bool:
+    data = path.read_bytes()
+    if b"\x00" in data:
+        return False
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f")
+    return controls == 0
+
+
+def _check_image(path: Path) -> str | None:
+    """None when the image decodes within the pixel budget, else the reason."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    return "too_many_pixels"
+                image.verify()
+            with Image.open(path) as image:
+                image.load()  # verify() skips pixel data; a truncated body fails here
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            return "too_many_pixels"
+        except Exception:
+            return "corrupt"
+    return None
+
+
+def safe_filename(name: str) -> str:
+    """A display name only (storage never uses it): no path, no control characters."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip(" .")
+    return cleaned[:255] or "attachment"
+
+
+async def upload(
+    *, viewer: Viewer | None, storage: Storage, limits: Limits, incoming: object
+) -> Attachment:
+    """Store an upload for the viewer if its content is an allowed, intact type within limits."""
+    viewer = require_viewer(viewer)
+    if not isinstance(incoming, IncomingFile):
+        raise UserInputError(
+            ErrorCode.VALIDATION,
+            "Send the file as a GraphQL multipart request (multipart/form-data).",
+            "file",
+        )
+    try:
+        if incoming.too_large or incoming.size > limits.max_bytes:
+            raise UserInputError(
+                ErrorCode.ATTACHMENT_TOO_LARGE,
+                f"Files are limited to {limits.max_bytes} bytes.",
+                "file",
+            )
+        if incoming.size == 0 or incoming.path is None:
+            raise UserInputError(ErrorCode.VALIDATION, "The file is empty.", "file")
+        content_type = await _content_type(incoming.path, incoming.head())
+        used = await _used_bytes(viewer)
+        if used + incoming.size > limits.quota_bytes:
+            raise UserInputError(
+                ErrorCode.ATTACHMENT_TOO_LARGE,
+                f"Your attachments would exceed the quota of {limits.quota_bytes} bytes.",
+                "file",
+            )
+        now = datetime.now(UTC)
+        key = storage.adopt(incoming)
+        try:
+            return await Attachment.create(
+                uploader_id=viewer.id,
+                filename=safe_filename(incoming.filename),
+                content_type=content_type,
+                size=incoming.size,
+                storage_key=key,
+                state=AttachmentState.UPLOADED,
+                created_at=now,
+                expires_at=now + limits.unlinked_ttl,
+            )
+        except BaseException:
+            storage.delete(key)
+            raise
+    finally:
+        incoming.discard()
+
+
+async def _content_type(path: Path, head: bytes) -> str:
+    content_type = sniff(head)
+    if content_type is None:
+        if await asyncio.to_thread(_is_text, path):
+            return "text/plain; charset=utf-8"
+        raise UserInputError(
+            ErrorCode.ATTACHMENT_TYPE_NOT_ALLOWED,
+            "Allowed are PNG, JPEG, GIF and WebP images, PDF documents and plain text or logs.",
+            "file",
+        )
+    if content_type in IMAGE_TYPES:
+        problem = await asyncio.to_thread(_check_image, path)
+        if problem == "too_many_pixels":
+            raise UserInputError(
+                ErrorCode.ATTACHMENT_TOO_LARGE,
+                f"Images are limited to {MAX_IMAGE_PIXELS} pixels.",
+                "file",
+            )
+        if problem is not None:
+            raise UserInputError(ErrorCode.VALIDATION, "The image is damaged.", "file")
+    return content_type
+
+
+async def _used_bytes(viewer: Viewer) -> int:
+    rows = (
+        await Attachment.filter(uploader_id=viewer.id).annotate(total=Sum("size")).values("total")
+    )
+    return int(rows[0]["total"] or 0) if rows else 0
+
+
+async def link(
+    *,
+    viewer: Viewer,
+    ids: Sequence[int],
+    ticket_id: int,
+    message_id: int | None,
+    limits: Limits,
+) -> list[Attachment]:
+    """Attach the viewer's own unlinked uploads; call inside the writing transaction."""
+    unique = list(dict.fromkeys(ids))
+    if len(unique) > limits.per_message:
+        raise UserInputError(
+            ErrorCode.VALIDATION,
+            f"At most {limits.per_message} attachments per message.",
+            "attachmentIds",
+        )
+    if not unique:
+        return []
+    now = datetime.now(UTC)
+    linked = await Attachment.filter(
+        id__in=unique,
+        uploader_id=viewer.id,
+        state=AttachmentState.UPLOADED,
+        expires_at__gt=now,
+    ).update(
+        state=AttachmentState.LINKED, ticket_id=ticket_id, message_id=message_id, expires_at=None
+    )
+    if linked != len(unique):
+        raise UserInputError(
+            ErrorCode.NOT_FOUND,
+            "Attach only your own uploads that are not yet attached or expired.",
+            "attachmentIds",
+        )
+    return await Attachment.filter(id__in=unique).order_by("id")
+
+
+async def purge_expired(*, storage: Storage, now: datetime | None = None) -> int:
+    """Delete uploads never attached before they expired; returns how many."""
+    moment = now or datetime.now(UTC)
+    expired = await Attachment.filter(state=AttachmentState.UPLOADED, expires_at__lte=moment)
+    for attachment in expired:
+        deleted = await Attachment.filter(id=attachment.id, state=AttachmentState.UPLOADED).delete()
+        if deleted:
+            storage.delete(attachment.storage_key)
+    return len(expired)
+
+
+async def get_visible(*, viewer: Viewer | None, attachment_id: int) -> Attachment | None:
+    """The attachment if the viewer may download it: the uploader while unattached, then
+    whoever sees the ticket (internal notes' files: staff only)."""
+    from services.tickets import visible_messages, visible_tickets
+
+    viewer = require_viewer(viewer)
+    attachment = await Attachment.get_or_none(id=attachment_id)
+    if attachment is None:
+        return None
+    if attachment.ticket_id is None:
+        return attachment if attachment.uploader_id == viewer.id else None
+    if not await visible_tickets(viewer).filter(id=attachment.ticket_id).exists():
+        return None
+    message_id = attachment.message_id
+    if message_id is not None and not await visible_messages(viewer).filter(id=message_id).exists():
+        return None
+    return attachment
+
+
+async def of_tickets(*, ticket_ids: Sequence[int]) -> dict[int, list[Attachment]]:
+    """Files attached to the tickets themselves (at creation), oldest first."""
+    grouped: dict[int, list[Attachment]] = {tid: [] for tid in ticket_ids}
+    rows = await Attachment.filter(ticket_id__in=list(grouped), message_id__isnull=True)
+    for attachment in sorted(rows, key=lambda a: a.id):
+        grouped[attachment.ticket_id or 0].append(attachment)
+    return grouped
+
+
+async def of_messages(*, message_ids: Sequence[int]) -> dict[int, list[Attachment]]:
+    grouped: dict[int, list[Attachment]] = {mid: [] for mid in message_ids}
+    for attachment in await Attachment.filter(message_id__in=list(grouped)).order_by("id"):
+        grouped[attachment.message_id or 0].append(attachment)
+    return grouped
