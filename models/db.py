@@ -139,3 +139,15 @@ async def ping() -> bool:
     except Exception:
         return False
     return True
+
+
+def connections_in_use() -> int:
+    """Checked-out connections of the PostgreSQL pool (SQLite: its single connection)."""
+    try:
+        client: Any = Tortoise.get_connection("default")
+    except Exception:
+        return 0
+    pool = getattr(client, "_pool", None)
+    if pool is None:
+        return 1 if getattr(client, "_connection", None) is not None else 0
+    return int(pool.get_size() - pool.get_idle_size())

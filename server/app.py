@@ -9,7 +9,7 @@ import time
 import urllib.parse
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,10 @@ import orjson
 import structlog
 from aiohttp import BodyPartReader, WSCloseCode, web
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
 from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types.unset import UNSET, UnsetType
@@ -34,6 +35,7 @@ from server import auth
 from server.config import Settings
 from server.errors import ApiErrors
 from server.fanout import SharedSubscriptions, SharingHandler
+from server.metrics import CountingBroker, Metrics, OperationLog, live_families
 from services import attachments
 from services.attachments import Limits
 from services.errors import NotAuthenticated
@@ -46,6 +48,8 @@ BROKER = web.AppKey("broker", Broker)
 KNOWN_USERS = web.AppKey("known_users", KnownUsers)
 FEED = web.AppKey("feed", EventFeed)
 SHARED = web.AppKey("shared_subscriptions", SharedSubscriptions)
+METRICS = web.AppKey("metrics", Metrics)
+COUNTING = web.AppKey("counting_broker", CountingBroker)
 STORAGE = web.AppKey("storage", LocalStorage)
 LIMITS = web.AppKey("attachment_limits", Limits)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
@@ -227,6 +231,12 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         return response
     finally:
         viewer: Viewer | None = request.get(VIEWER)
+        elapsed = time.perf_counter() - started
+        route = request.match_info.route.resource
+        route_name = route.canonical if route is not None else "unmatched"
+        app_metrics = request.app[METRICS]
+        app_metrics.http_requests.labels(request.method, route_name, str(status)).inc()
+        app_metrics.http_seconds.labels(route_name).observe(elapsed)
         access_log.info(
             "request",
             request_id=request_id,
@@ -234,7 +244,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             path=request.path,
             status=status,
             user_id=viewer.id if viewer else None,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(elapsed * 1000, 2),
         )
 
 
@@ -271,6 +281,29 @@ async def download(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    return web.Response(
+        body=generate_latest(app[METRICS].registry),
+        headers={"Content-Type": CONTENT_TYPE_LATEST},
+    )
+
+
+def _watch_live(app: web.Application) -> None:
+    def collect() -> Iterator[Any]:
+        sockets = app[SOCKETS]
+        return live_families(
+            sockets=sum(1 for s in tuple(sockets) if not s.closed),
+            subscriptions=app[FEED].subscriber_count,
+            published=app[COUNTING].published,
+            failed=app[COUNTING].failed,
+            delivered=app[FEED].delivered,
+            pool=db.connections_in_use(),
+        )
+
+    app[METRICS].watch(collect)
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -287,11 +320,14 @@ def create_app(settings: Settings) -> web.Application:
     settings.check()
     app = web.Application(middlewares=[request_context])
     app[SETTINGS] = settings
-    app[BROKER] = broker_from_url(settings.broker_url)
+    app[METRICS] = Metrics()
+    app[COUNTING] = CountingBroker(broker_from_url(settings.broker_url))
+    app[BROKER] = app[COUNTING]
     app[KNOWN_USERS] = KnownUsers()
     app[FEED] = EventFeed(app[BROKER])
     app[SOCKETS] = weakref.WeakSet()
     app[STORAGE] = LocalStorage(Path(settings.data_dir))
+    _watch_live(app)
     app[LIMITS] = Limits(
         max_bytes=settings.attachment_max_bytes,
         per_message=settings.attachments_per_message,
@@ -339,8 +375,10 @@ def create_app(settings: Settings) -> web.Application:
     schema = build_schema(
         extensions=[
             ApiErrors,
+            lambda: OperationLog(app[METRICS]),
             lambda: ParserCache(maxsize=1000),
             lambda: ValidationCache(maxsize=1000),
+            *([] if settings.introspection else [DisableIntrospection]),
         ]
     )
     view = HelpdeskView(
@@ -355,5 +393,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_route("*", "/graphql", view)
     app.router.add_get("/attachments/{id}", download)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/readyz", readyz)
     return app

@@ -46,6 +46,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     graphiql: bool = True
+    introspection: bool = True
     log_level: str = "INFO"
     data_dir: str = "data"
     attachment_max_bytes: int = 10 * 1024 * 1024
@@ -82,6 +83,7 @@ class Settings:
             graphiql=_bool(
                 env.get("HELPDESK_GRAPHIQL", "false" if mode == "production" else "true")
             ),
+            introspection=_bool(env.get("HELPDESK_INTROSPECTION", "true")),
             log_level=log_level,
             data_dir=env.get("HELPDESK_DATA_DIR", "data"),
             attachment_max_bytes=_int(env, "HELPDESK_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),

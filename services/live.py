@@ -64,8 +64,9 @@ class EventFeed:
         self._poll_seconds = poll_seconds
         self._subscribers: set[_Subscriber] = set()
         self._owners: dict[int, str] = {}
-        self._cursor = 0
+        self._cursor: int | None = None  # read on the first successful pass
         self._wake = asyncio.Event()
+        self.delivered = 0
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -73,7 +74,6 @@ class EventFeed:
         return len(self._subscribers)
 
     async def start(self) -> None:
-        self._cursor = await _latest_event_id()
         self._tasks = [
             asyncio.create_task(self._listen(), name="event-feed-listen"),
             asyncio.create_task(self._deliver(), name="event-feed-deliver"),
@@ -120,6 +120,8 @@ class EventFeed:
                 await asyncio.sleep(self._poll_seconds)
 
     async def _catch_up(self) -> None:
+        await self._ensure_cursor()
+        assert self._cursor is not None
         while True:
             events = await TicketEvent.filter(id__gt=self._cursor).order_by("id").limit(BATCH)
             if not events:
@@ -130,9 +132,17 @@ class EventFeed:
                 for subscriber in self._subscribers:
                     if subscriber.wants(event, owner_id):
                         subscriber.offer(event)
+                        self.delivered += 1
             self._cursor = events[-1].id
             if len(events) < BATCH:
                 return
+
+    async def _ensure_cursor(self) -> None:
+        """Start from the newest event; set once (a later read must not skip ahead)."""
+        if self._cursor is None:
+            latest = await _latest_event_id()
+            if self._cursor is None:
+                self._cursor = latest
 
     async def _owners_of(self, ticket_ids: set[int]) -> dict[int, str]:
         missing = [i for i in ticket_ids if i not in self._owners]
@@ -161,6 +171,8 @@ class EventFeed:
         subscriber = _Subscriber(viewer, ticket_id, kinds)
         self._subscribers.add(subscriber)  # before reading the log, so nothing falls between
         try:
+            await self._ensure_cursor()
+            assert self._cursor is not None
             sent = self._cursor if after is None else after
             if after is not None:
                 async for old in _replay(subscriber, after):

@@ -1,0 +1,180 @@
+"""Prometheus metrics (one registry per app) and one structured log line per GraphQL operation."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import structlog
+from graphql import GraphQLError
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from strawberry.extensions import SchemaExtension
+
+from pubsub import Broker
+
+log = structlog.get_logger("helpdesk.operations")
+
+OPERATION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+MAX_OPERATION_NAMES = 500
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class CountingBroker:
+    """The app's broker, counting what it publishes."""
+
+    def __init__(self, inner: Broker) -> None:
+        self.inner = inner
+        self.published = 0
+        self.failed = 0
+
+    async def connect(self) -> None:
+        await self.inner.connect()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        try:
+            await self.inner.publish(channel, message)
+        except Exception:
+            self.failed += 1
+            raise
+        self.published += 1
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        return self.inner.subscribe(channel)
+
+    async def ping(self) -> bool:
+        return await self.inner.ping()
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "helpdesk_http_requests",
+            "HTTP requests by route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_seconds = Histogram(
+            "helpdesk_http_request_seconds",
+            "HTTP request latency by route.",
+            ["route"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.operations = Counter(
+            "helpdesk_graphql_operations",
+            "GraphQL operations by name, type and outcome (ok, error, invalid).",
+            ["operation", "type", "outcome"],
+            registry=self.registry,
+        )
+        self.operation_seconds = Histogram(
+            "helpdesk_graphql_operation_seconds",
+            "GraphQL operation latency by name and type.",
+            ["operation", "type"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self._names: set[str] = set()
+
+    def operation_label(self, name: str | None) -> str:
+        """Client-chosen names are labels only while well-formed and few (bounded cardinality)."""
+        if not name:
+            return "anonymous"
+        if not OPERATION_NAME.fullmatch(name):
+            return "other"
+        if name not in self._names:
+            if len(self._names) >= MAX_OPERATION_NAMES:
+                return "other"
+            self._names.add(name)
+        return name
+
+    def watch(self, collect: Callable[[], Iterator[Any]]) -> None:
+        self.registry.register(_Callback(collect))
+
+
+class _Callback(Collector):
+    def __init__(self, collect: Callable[[], Iterator[Any]]) -> None:
+        self._collect = collect
+
+    def collect(self) -> Iterator[Any]:
+        yield from self._collect()
+
+
+def live_families(
+    *, sockets: int, subscriptions: int, published: int, failed: int, delivered: int, pool: int
+) -> Iterator[Any]:
+    yield GaugeMetricFamily(
+        "helpdesk_websocket_connections", "Open WebSocket connections.", value=sockets
+    )
+    yield GaugeMetricFamily(
+        "helpdesk_subscriptions", "Active subscriptions in this process.", value=subscriptions
+    )
+    yield CounterMetricFamily(
+        "helpdesk_events_published", "Events published to the broker.", value=published
+    )
+    yield CounterMetricFamily(
+        "helpdesk_events_publish_failures", "Publishes the broker refused.", value=failed
+    )
+    yield CounterMetricFamily(
+        "helpdesk_events_delivered", "Events handed to local subscribers.", value=delivered
+    )
+    yield GaugeMetricFamily(
+        "helpdesk_db_connections_in_use", "Database connections checked out.", value=pool
+    )
+
+
+class OperationLog(SchemaExtension):
+    """One log line and one metric sample per GraphQL operation."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__()
+        self.metrics = metrics
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        raised: BaseException | None = None
+        try:
+            yield
+        except BaseException as exc:  # a syntax error arrives as an exception; it is re-raised
+            raised = exc
+            raise
+        finally:
+            self._record(started, raised)
+
+    def _record(self, started: float, raised: BaseException | None) -> None:
+        context = self.execution_context.context
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if raised is not None or self.execution_context.pre_execution_errors:
+            outcome = "invalid" if raised is None or isinstance(raised, GraphQLError) else "error"
+        elif errors:
+            outcome = "error"
+        else:
+            outcome = "ok"
+        try:
+            kind = self.execution_context.operation_type.value
+        except Exception:
+            kind = "unknown"
+        seconds = time.perf_counter() - started
+        name = self.execution_context.operation_name
+        viewer = getattr(context, "viewer", None)
+        log.info(
+            "operation",
+            request_id=getattr(context, "request_id", None),
+            user_id=viewer.id if viewer else None,
+            operation=name,
+            type=kind,
+            outcome=outcome,
+            duration_ms=round(seconds * 1000, 2),
+        )
+        label = self.metrics.operation_label(name)
+        self.metrics.operations.labels(label, kind, outcome).inc()
+        self.metrics.operation_seconds.labels(label, kind).observe(seconds)
