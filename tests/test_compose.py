@@ -1,0 +1,534 @@
+"""The container files (Dockerfile, .dockerignore, docker-compose.yml), checked without Docker.
+
+Compose interpolation is reproduced here for the forms the file uses, so the app's environment is
+fed to the real `Settings.from_env` (it must pass the production checks) and the image's command
+to the real `helpdesk` argument parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from packaging.specifiers import SpecifierSet
+
+from server import cli
+from server.config import DEV_JWT_SECRET, ConfigError, Settings
+from tests.conftest import REPO
+
+COMPOSE_FILE = REPO / "docker-compose.yml"
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+
+# What an operator exports before `docker compose up` (test values, never real ones).
+OPERATOR_ENV = {
+    "POSTGRES_PASSWORD": "pg-test-password-0123456789",
+    "HELPDESK_JWT_SECRET": "jwt-test-secret-" + "z" * 32,
+}
+
+# Compose interpolation: $$ (a literal $), $VAR, ${VAR}, ${VAR:-default}, ${VAR-default},
+# ${VAR:?message}, ${VAR?message}, ${VAR:+alt}, ${VAR+alt}.
+INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\})"
+)
+REQUIRED_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*):?\?[^}]*\}")
+
+
+class MissingVariable(Exception):
+    pass
+
+
+def interpolate(value: str, env: Mapping[str, str]) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["bare"] or match["name"]
+        op, arg = match["op"], match["arg"] or ""
+        current = env.get(name, "")
+        # `:` in the operator treats an empty value like an unset one.
+        present = name in env and (current != "" or not (op or "").startswith(":"))
+        if op in ("-", ":-"):
+            return current if present else arg
+        if op in ("?", ":?"):
+            if not present:
+                raise MissingVariable(f"{name}: {arg}")
+            return current
+        if op in ("+", ":+"):
+            return arg if present else ""
+        return current
+
+    return INTERPOLATION.sub(substitute, value)
+
+
+def interpolate_all(node: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        return interpolate(node, env)
+    if isinstance(node, list):
+        return [interpolate_all(item, env) for item in node]
+    if isinstance(node, dict):
+        return {key: interpolate_all(value, env) for key, value in node.items()}
+    return node
+
+
+def environment(service: Mapping[str, Any]) -> dict[str, str]:
+    """A service's `environment`, list or mapping form, as a mapping of strings."""
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):
+        pairs = (item.split("=", 1) if "=" in item else (item, "") for item in raw)
+        return {key: value for key, value in pairs}
+    return {key: "" if value is None else str(value) for key, value in raw.items()}
+
+
+@pytest.fixture(scope="module")
+def raw_compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict), "docker-compose.yml is not a mapping"
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def compose(raw_compose: dict[str, Any]) -> dict[str, Any]:
+    """The file as compose sees it once the operator has exported the required variables."""
+    return interpolate_all(raw_compose, OPERATOR_ENV)
+
+
+# Dockerfile -------------------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs; continuation lines joined, comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for line in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        full = (pending + stripped).strip()
+        pending = ""
+        if full:
+            keyword, _, rest = full.partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+    assert not pending, "the Dockerfile ends in a continuation line"
+    return instructions
+
+
+def instructions_named(name: str) -> list[str]:
+    return [rest for keyword, rest in dockerfile_instructions() if keyword == name]
+
+
+def dockerfile_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for rest in instructions_named("ENV"):
+        for token in shlex.split(rest):
+            assert "=" in token, f"ENV {rest!r}: use the KEY=VALUE form"
+            key, value = token.split("=", 1)
+            env[key] = value
+    return env
+
+
+def exec_form(arguments: str) -> list[str]:
+    value = json.loads(arguments)
+    assert isinstance(value, list) and all(isinstance(v, str) for v in value), arguments
+    return value
+
+
+def healthcheck_command() -> list[str]:
+    (healthcheck,) = instructions_named("HEALTHCHECK")
+    options, _, command = healthcheck.partition("CMD ")
+    assert command, "HEALTHCHECK needs a CMD"
+    assert "--interval" in options and "--timeout" in options
+    return exec_form(command.strip())
+
+
+# The `helpdesk` command line --------------------------------------------------------------------
+
+
+class Parsed(Exception):
+    def __init__(self, namespace: argparse.Namespace) -> None:
+        self.namespace = namespace
+
+
+def parse_cli(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> argparse.Namespace:
+    """Run the real `helpdesk` parser on argv and stop right after parsing.
+
+    argparse exits with 2 on an unknown command or option; a valid line reaches the settings,
+    where the stub stops `main` before it migrates or serves anything.
+    """
+    seen: list[argparse.Namespace] = []
+    original = argparse.ArgumentParser.parse_args
+
+    def recording(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+        namespace = original(self, *args, **kwargs)
+        seen.append(namespace)
+        return namespace
+
+    class StopSettings:
+        @staticmethod
+        def from_env(*_: Any, **__: Any) -> Settings:
+            raise Parsed(seen[-1])
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", recording)
+    monkeypatch.setattr(cli, "Settings", StopSettings)
+    with pytest.raises(Parsed) as stopped:
+        cli.main(argv)
+    return stopped.value.namespace
+
+
+def helpdesk_arguments(command: list[str]) -> list[str]:
+    assert command[0] == "helpdesk", f"{command}: not the helpdesk command"
+    assert "helpdesk" in PYPROJECT["project"]["scripts"], "pyproject.toml installs no `helpdesk`"
+    return command[1:]
+
+
+def test_the_cli_stub_refuses_what_argparse_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_cli(["serve", "--no-such-option"], monkeypatch)
+    assert exited.value.code == 2
+    with pytest.raises(SystemExit) as exited:
+        parse_cli(["no-such-command"], monkeypatch)
+    assert exited.value.code == 2
+
+
+# Dockerfile -------------------------------------------------------------------------------------
+
+
+def test_the_image_is_python_3_11_slim_as_pyproject_requires() -> None:
+    froms = instructions_named("FROM")
+    assert froms, "no FROM"
+    image = froms[-1].split()[0]
+    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?", image), image
+    version = re.search(r"python:(\d+\.\d+(?:\.\d+)?)", image)
+    assert version is not None
+    assert version[1] in SpecifierSet(PYPROJECT["project"]["requires-python"])
+
+
+def test_the_image_does_not_run_as_root() -> None:
+    users = instructions_named("USER")
+    assert users, "the image runs as root: add a USER line"
+    user = users[-1].split(":")[0]
+    assert user not in {"root", "0"}, users[-1]
+    keywords = [keyword for keyword, _ in dockerfile_instructions()]
+    last_user = max(i for i, keyword in enumerate(keywords) if keyword == "USER")
+    assert last_user < keywords.index("CMD"), "USER must come before CMD"
+
+
+def test_dependencies_install_in_their_own_cached_layer_without_dev_extras() -> None:
+    instructions = dockerfile_instructions()
+    source_copy = next(
+        i for i, (kw, rest) in enumerate(instructions) if kw == "COPY" and rest.startswith(". ")
+    )
+    before = instructions[:source_copy]
+    early_copies = [rest for kw, rest in before if kw == "COPY"]
+    assert early_copies, "copy pyproject.toml alone before the source so dependencies cache"
+    for rest in early_copies:
+        sources = rest.split()[:-1]
+        assert all(s.startswith("--") or s == "pyproject.toml" for s in sources), rest
+    assert any(kw == "RUN" and "pip install" in rest for kw, rest in before), (
+        "install the dependencies before copying the source"
+    )
+    runs = [rest for kw, rest in instructions if kw == "RUN"]
+    assert any(re.search(r"pip install( --\S+)* \.(\s|$)", rest) for rest in runs), (
+        "the project itself is installed with `pip install .`"
+    )
+    assert not any("[dev]" in rest or "optional-dependencies" in rest for rest in runs)
+
+
+def test_the_dependency_layer_reads_exactly_the_runtime_dependencies(tmp_path: Path) -> None:
+    """The RUN line's extraction, executed on this pyproject.toml, lists `dependencies`."""
+    layer = next(
+        rest
+        for kw, rest in dockerfile_instructions()
+        if kw == "RUN" and "tomllib" in rest and "pip install" in rest
+    )
+    # The shell's view of `python -c "..." > FILE`, the first step of the RUN line.
+    argv = shlex.split(layer.split("&&")[0])
+    assert argv[:2] == ["python", "-c"] and argv[3] == ">", argv
+    (tmp_path / "pyproject.toml").write_text(
+        (REPO / "pyproject.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    listed = subprocess.run(
+        [sys.executable, "-c", argv[2]], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert listed == PYPROJECT["project"]["dependencies"]
+
+
+def test_the_image_environment_listens_everywhere_and_stores_under_the_volume() -> None:
+    env = dockerfile_env()
+    assert env["HELPDESK_HOST"] == "0.0.0.0"
+    assert env["HELPDESK_PORT"] == "8000"
+    assert env["HELPDESK_DATA_DIR"] == "/data"
+    assert instructions_named("EXPOSE") == [env["HELPDESK_PORT"]]
+    volumes = [v for rest in instructions_named("VOLUME") for v in exec_form(rest)]
+    assert env["HELPDESK_DATA_DIR"] in volumes
+    # On its own the image starts in development mode on what it sets.
+    helpdesk = {key: value for key, value in env.items() if key.startswith("HELPDESK_")}
+    settings = Settings.from_env(helpdesk)
+    assert (settings.host, settings.port, settings.data_dir) == ("0.0.0.0", 8000, "/data")
+    if settings.database_url.startswith("sqlite://"):
+        path = settings.database_url.removeprefix("sqlite://")
+        assert path.startswith(env["HELPDESK_DATA_DIR"] + "/"), "SQLite outside the volume"
+
+
+def test_the_image_sets_only_variables_the_settings_read() -> None:
+    names = {key for key in dockerfile_env() if key.startswith("HELPDESK_")}
+    assert names <= settings_variables(), names - settings_variables()
+
+
+def test_the_image_command_migrates_then_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    (cmd,) = instructions_named("CMD")
+    command = exec_form(cmd)
+    assert command == ["helpdesk", "serve", "--migrate"]
+    args = parse_cli(helpdesk_arguments(command), monkeypatch)
+    assert args.command == "serve"
+    assert args.migrate is True
+
+
+def test_the_healthcheck_probes_healthz_with_python() -> None:
+    command = healthcheck_command()
+    assert command[:2] == ["python", "-c"], "slim images have no curl or wget"
+    assert "/healthz" in command[2]
+    assert "127.0.0.1" in command[2]
+    compile(command[2], "<HEALTHCHECK>", "exec")
+
+
+class Health(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.end_headers()
+        self.wfile.write(b'{"status":"ok"}')
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@contextmanager
+def health_server(status: int) -> Iterator[int]:
+    handler = type("Handler", (Health,), {"status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+def test_the_healthcheck_passes_only_on_a_healthy_answer(status: int, healthy: bool) -> None:
+    """The probe runs for real against a loopback server on HELPDESK_PORT."""
+    command = healthcheck_command()
+    assert "HELPDESK_PORT" in command[2], "the probe follows HELPDESK_PORT"
+    with health_server(status) as port:
+        probe = subprocess.run(
+            [sys.executable, *command[1:]],
+            env={"HELPDESK_PORT": str(port)},
+            capture_output=True,
+            timeout=30,
+        )
+    assert (probe.returncode == 0) is healthy, probe.stderr.decode()
+
+
+def test_dockerignore_keeps_local_state_out_but_not_the_project() -> None:
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for required in (".venv", "data", "tests/js/node_modules", ".git"):
+        assert required in patterns, f".dockerignore misses {required}"
+    for cache in (".pytest_cache", ".mypy_cache", ".ruff_cache"):
+        assert cache in patterns, f".dockerignore misses {cache}"
+    needed = ["pyproject.toml", *(p.rstrip("*") for p in packages())]
+    for path in needed:
+        excluded = [p for p in patterns if not p.startswith("!") and fnmatch.fnmatch(path, p)]
+        assert not excluded, f"{path} is excluded by {excluded}"
+
+
+def packages() -> list[str]:
+    include = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert include
+    return list(include)
+
+
+# Settings ---------------------------------------------------------------------------------------
+
+
+def settings_variables() -> set[str]:
+    source = (REPO / "server" / "config.py").read_text(encoding="utf-8")
+    names = set(re.findall(r'"(HELPDESK_[A-Z0-9_]+)"', source))
+    assert "HELPDESK_DATABASE_URL" in names, "server/config.py no longer reads HELPDESK_*?"
+    return names
+
+
+# docker-compose.yml -----------------------------------------------------------------------------
+
+
+def test_compose_parses_with_the_three_services_and_no_version_key(
+    raw_compose: dict[str, Any],
+) -> None:
+    assert "version" not in raw_compose, "the compose spec has no `version:`"
+    assert {"app", "postgres", "redis"} <= set(raw_compose["services"])
+
+
+def test_compose_refuses_to_start_without_the_secrets(raw_compose: dict[str, Any]) -> None:
+    for missing in OPERATOR_ENV:
+        env = {key: value for key, value in OPERATOR_ENV.items() if key != missing}
+        with pytest.raises(MissingVariable, match=missing):
+            interpolate_all(raw_compose, env)
+        with pytest.raises(MissingVariable, match=missing):
+            interpolate_all(raw_compose, {**env, missing: ""})
+
+
+def test_no_secret_is_written_in_the_compose_file(raw_compose: dict[str, Any]) -> None:
+    for name, service in raw_compose["services"].items():
+        for key, value in environment(service).items():
+            if re.search(r"PASSWORD|SECRET|TOKEN|KEY", key):
+                assert REQUIRED_REFERENCE.fullmatch(value), f"{name}.{key} is not ${{VAR:?...}}"
+            parts = urlsplit(value) if "://" in value else None
+            if parts is not None and ":" in (parts.netloc.rpartition("@")[0] or ""):
+                password = parts.netloc.rpartition("@")[0].split(":", 1)[1]
+                assert REQUIRED_REFERENCE.fullmatch(password), f"{name}.{key}: literal password"
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    for secret in OPERATOR_ENV.values():
+        assert secret not in text
+    assert DEV_JWT_SECRET not in text
+
+
+def test_every_service_has_a_healthcheck_command(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        test = (service.get("healthcheck") or {}).get("test")
+        assert test, f"{name} has no healthcheck test"
+        if isinstance(test, list):
+            assert test[0] in {"CMD", "CMD-SHELL"}, f"{name}: {test}"
+            assert len(test) > 1 and all(isinstance(part, str) for part in test)
+        else:
+            assert isinstance(test, str) and test.strip()
+        assert not (service["healthcheck"].get("disable")), name
+
+
+def test_the_backing_services_probe_themselves(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["postgres"]["image"].split(":")[0] == "postgres"
+    assert services["postgres"]["image"].split(":")[1].startswith("15")
+    assert services["redis"]["image"].split(":")[0] == "redis"
+    assert services["redis"]["image"].split(":")[1].startswith("7")
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert "redis-cli ping" in " ".join(services["redis"]["healthcheck"]["test"])
+
+
+def test_app_waits_for_healthy_postgres_and_redis(compose: dict[str, Any]) -> None:
+    app = compose["services"]["app"]
+    assert app["build"] in (".", {"context": "."}) or app["build"].get("context") == "."
+    depends = app["depends_on"]
+    assert isinstance(depends, dict), "use the long form with conditions"
+    for backing in ("postgres", "redis"):
+        assert depends[backing]["condition"] == "service_healthy", backing
+
+
+def test_app_environment_passes_the_production_checks(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    env = environment(services["app"])
+    assert env["HELPDESK_ENV"] == "production"
+    settings = Settings.from_env(env)
+    assert settings.production
+    assert settings.graphiql is False
+    assert settings.jwt_secret == OPERATOR_ENV["HELPDESK_JWT_SECRET"]
+
+    database = urlsplit(settings.database_url)
+    assert database.scheme == "postgres"
+    assert (database.hostname, database.port) == ("postgres", 5432)
+    postgres = environment(services["postgres"])
+    assert database.username == postgres["POSTGRES_USER"]
+    assert database.password == postgres["POSTGRES_PASSWORD"] == OPERATOR_ENV["POSTGRES_PASSWORD"]
+    assert database.path == "/" + postgres.get("POSTGRES_DB", postgres["POSTGRES_USER"])
+
+    broker = urlsplit(settings.broker_url)
+    assert broker.scheme == "redis"
+    assert (broker.hostname, broker.port or 6379) == ("redis", 6379)
+
+
+def test_app_takes_the_jwt_secret_from_a_required_variable(raw_compose: dict[str, Any]) -> None:
+    raw = environment(raw_compose["services"]["app"])["HELPDESK_JWT_SECRET"]
+    assert REQUIRED_REFERENCE.fullmatch(raw), raw
+    short = {**OPERATOR_ENV, "HELPDESK_JWT_SECRET": "too-short"}
+    with pytest.raises(ConfigError):
+        Settings.from_env(environment(interpolate_all(raw_compose, short)["services"]["app"]))
+
+
+def test_compose_sets_only_variables_the_settings_read(compose: dict[str, Any]) -> None:
+    names = {key for key in environment(compose["services"]["app"]) if key.startswith("HELPDESK_")}
+    assert names <= settings_variables(), names - settings_variables()
+
+
+def test_app_publishes_its_port_and_keeps_data_in_a_declared_volume(
+    compose: dict[str, Any],
+) -> None:
+    app = compose["services"]["app"]
+    env = {**dockerfile_env(), **environment(app)}
+    ports = [str(port) for port in app["ports"]]
+    assert any(port.rsplit(":", 1)[-1] == env["HELPDESK_PORT"] for port in ports), ports
+    targets = [str(volume).split(":")[1] for volume in app["volumes"]]
+    assert env["HELPDESK_DATA_DIR"] in targets
+    healthcheck = " ".join(app["healthcheck"]["test"])
+    assert f"127.0.0.1:{env['HELPDESK_PORT']}/healthz" in healthcheck
+
+
+def test_every_named_volume_is_declared(compose: dict[str, Any]) -> None:
+    declared = set(compose.get("volumes") or {})
+    used = set()
+    for service in compose["services"].values():
+        for volume in service.get("volumes") or []:
+            source = volume["source"] if isinstance(volume, dict) else str(volume).split(":")[0]
+            if source and not source.startswith(("/", ".", "~", "$")):
+                used.add(source)
+    assert used, "no named volumes"
+    assert used <= declared, used - declared
+    assert declared <= used, f"declared but unused: {declared - used}"
+
+
+def test_compose_commands_name_existing_cli_commands(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    command = compose["services"]["app"].get("command")
+    if command is None:
+        return  # the image's CMD runs, checked with the Dockerfile
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    if argv[0] == "helpdesk":
+        argv = argv[1:]
+    args = parse_cli(argv, monkeypatch)
+    assert args.command == "serve", "the app service must serve"
+
+
+def test_redis_persistence_choice_is_consistent(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    command = redis.get("command")
+    argv = shlex.split(command) if isinstance(command, str) else list(command or [])
+    persistence_off = "--save" in argv and argv[argv.index("--save") + 1] == ""
+    assert persistence_off or redis.get("volumes"), "redis: turn persistence off or keep a volume"
