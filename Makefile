@@ -34,5 +34,8 @@ format: install
 schema: install
 	$(BIN)/helpdesk export-schema --output schema.graphql
 
+bench: install
+	$(BIN)/python -m bench.history --sizes 10000,1000000
+
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

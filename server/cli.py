@@ -1,4 +1,4 @@
-"""`helpdesk` command: serve, migrate, token, export-schema."""
+"""`helpdesk` command: serve, migrate, seed-demo, token, export-schema."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import sys
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -34,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--role", default="customer", choices=["customer", "agent", "admin"])
     token.add_argument("--name", default=None, help="display name (default: the user id)")
     token.add_argument("--ttl", type=int, default=86_400, help="lifetime in seconds")
+    demo = commands.add_parser(
+        "seed-demo", help="add realistic demo tickets (after `helpdesk migrate`)"
+    )
+    demo.add_argument("--tickets", type=int, required=True, help="how many tickets to add")
+    demo.add_argument("--customers", type=int, default=2_000, help="demo customers")
+    demo.add_argument("--agents", type=int, default=30, help="demo agents")
+    demo.add_argument("--seed", type=int, default=0, help="random seed")
     export = commands.add_parser("export-schema", help="write the schema as SDL")
     export.add_argument("--output", default="schema.graphql", help="file, or - for stdout")
     args = parser.parse_args(argv)
@@ -61,6 +69,21 @@ def main(argv: list[str] | None = None) -> int:
         app.on_startup.append(settle)
         print(f"serving http://{settings.host}:{settings.port}/graphql", flush=True)
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    elif args.command == "seed-demo":
+        from services.demo import seed_demo
+
+        async def seed() -> int:
+            async with db.connected(settings.database_url):
+                return await seed_demo(
+                    tickets=args.tickets,
+                    customers=args.customers,
+                    agents=args.agents,
+                    seed=args.seed,
+                )
+
+        started = time.perf_counter()
+        added = asyncio.run(seed())
+        print(f"added {added} demo tickets in {time.perf_counter() - started:.1f} s")
     elif args.command == "token":
         print(
             auth.encode(

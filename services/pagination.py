@@ -78,8 +78,11 @@ async def paginate(
     if cursor is not None:
         value, row_id = decode_cursor(cursor, is_datetime=column.endswith("_at"))
         op = "lt" if scan_desc else "gt"
+        # The plain bound lets the database start the index scan at the cursor; the OR alone
+        # would make it walk every row before it.
         query = query.filter(
-            Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"id__{op}": row_id})
+            Q(**{f"{column}__{op}e": value}),
+            Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"id__{op}": row_id}),
         )
     sign = "-" if scan_desc else ""
     rows = await query.order_by(f"{sign}{column}", f"{sign}id").limit(limit + 1)
