@@ -190,6 +190,12 @@ async def _receipt(viewer: Viewer, operation: str, key: str | None) -> MutationR
     )
 
 
+async def _first_ticket(viewer: Viewer, key: str | None) -> Ticket | None:
+    """The ticket of an earlier createTicket with the same clientMutationId, if any."""
+    receipt = await _receipt(viewer, "createTicket", key)
+    return None if receipt is None else await Ticket.get(id=receipt.ticket_id)
+
+
 # --- create --------------------------------------------------------------------------------
 
 
@@ -224,8 +230,8 @@ async def create_ticket(
         raise UserInputError.many(errors)
     assert question_text is not None
 
-    if receipt := await _receipt(viewer, "createTicket", client_mutation_id):
-        return await Ticket.get(id=receipt.ticket_id)
+    if first := await _first_ticket(viewer, client_mutation_id):
+        return first
 
     category = await resolve_leaf(slug=category_slug)
     if (
@@ -279,8 +285,8 @@ async def create_ticket(
                 )
     except IntegrityError:
         # A concurrent retry with the same key committed first: answer with its result.
-        if receipt := await _receipt(viewer, "createTicket", client_mutation_id):
-            return await Ticket.get(id=receipt.ticket_id)
+        if first := await _first_ticket(viewer, client_mutation_id):
+            return first
         raise
     await events.publish(broker, ticket, [event])
     return ticket
@@ -331,11 +337,8 @@ async def reply_to_ticket(
         raise UserInputError.many(errors)
     assert text is not None
 
-    if receipt := await _receipt(viewer, "replyToTicket", client_mutation_id):
-        return Reply(
-            ticket=await Ticket.get(id=receipt.ticket_id),
-            message=await Message.get(id=receipt.message_id),
-        )
+    if first_reply := await _first_reply(viewer, client_mutation_id):
+        return first_reply
 
     now = _now()
     try:
@@ -394,14 +397,22 @@ async def reply_to_ticket(
                     message_id=message.id,
                 )
     except IntegrityError:
-        if receipt := await _receipt(viewer, "replyToTicket", client_mutation_id):
-            return Reply(
-                ticket=await Ticket.get(id=receipt.ticket_id),
-                message=await Message.get(id=receipt.message_id),
-            )
+        if first_reply := await _first_reply(viewer, client_mutation_id):
+            return first_reply
         raise
     await events.publish(broker, ticket, written)
     return Reply(ticket=ticket, message=message)
+
+
+async def _first_reply(viewer: Viewer, key: str | None) -> Reply | None:
+    """The result of an earlier replyToTicket with the same clientMutationId, if any."""
+    receipt = await _receipt(viewer, "replyToTicket", key)
+    if receipt is None:
+        return None
+    return Reply(
+        ticket=await Ticket.get(id=receipt.ticket_id),
+        message=await Message.get(id=receipt.message_id),
+    )
 
 
 def _status_after_reply(
