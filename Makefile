@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint format schema bench clean
+.PHONY: install run test lint format schema schema-check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ format: install
 
 schema: install
 	$(BIN)/helpdesk export-schema --output schema.graphql
+
+schema-check: install
+	$(BIN)/helpdesk schema-check
 
 bench: install
 	$(BIN)/python -m bench.history --sizes 10000,1000000

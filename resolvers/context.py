@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import strawberry
 
 from resolvers.loaders import Loaders
+from services.rate_limit import Limiter, Unlimited
 from services.viewer import Viewer
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = None
+    rate_limiter: Limiter = field(default_factory=Unlimited)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -39,6 +42,15 @@ class Context:
         self.viewer = viewer
         self.expires_at = expires_at
         self.loaders = Loaders(viewer)
+
+    def retry_after(self, seconds: float) -> None:
+        """HTTP callers also get a `Retry-After` header (the longest wait asked in the request)."""
+        response = self.response
+        if response is None or getattr(response, "prepared", True):
+            return  # a WebSocket: the error's retryAfter says it
+        wait = max(1, math.ceil(seconds))
+        earlier = int(response.headers.get("Retry-After", 0))
+        response.headers["Retry-After"] = str(max(wait, earlier))
 
     def fresh_loaders(self) -> None:
         """Subscriptions load each event's relations anew: caches live for one event."""

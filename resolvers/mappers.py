@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from schema import types
+from services.validation import as_id
 
 if TYPE_CHECKING:
     from models import (
@@ -115,9 +116,7 @@ def faq(f: FaqEntry) -> types.FaqEntry:
 
 def parse_id(value: str | None) -> int | None:
     """Database ids are positive integers; anything else names nothing."""
-    if value is None or not value.isdigit() or len(value) > 18:
-        return None
-    return int(value)
+    return as_id(value)
 
 
 def stats(s: TicketStats) -> types.TicketStats:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
+from strawberry.extensions import FieldExtension
+from strawberry.types.field import StrawberryField
 
 from resolvers import mappers
 from resolvers.context import Info
@@ -36,13 +38,49 @@ from schema.payloads import (
     UploadAttachmentPayload,
 )
 from schema.types import UserError
-from services import attachments, ticket_work, tickets
+from services import attachments, rate_limit, ticket_work, tickets
 from services.errors import ErrorCode, UserInputError
 from services.viewer import require_viewer
 
 
 def user_errors(error: UserInputError) -> list[UserError]:
-    return [UserError(code=e.code, field=e.field, message=e.message) for e in error.errors]
+    retry_after = error.retry_after if isinstance(error, rate_limit.RateLimited) else None
+    return [
+        UserError(code=e.code, field=e.field, message=e.message, retry_after=retry_after)
+        for e in error.errors
+    ]
+
+
+class RateLimitedMutation(FieldExtension):
+    """Spends from the caller's mutation budget first; when it is empty the payload says
+    RATE_LIMITED (with retryAfter, and a Retry-After header over HTTP) and nothing runs."""
+
+    def apply(self, field: StrawberryField) -> None:
+        self.field = field
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        ctx = info.context
+        try:
+            await rate_limit.check_mutation(ctx.rate_limiter, ctx.viewer)
+        except rate_limit.RateLimited as error:
+            ctx.retry_after(error.retry_after)
+            payload: Any = self.field.type
+            empty: dict[str, Any] = {
+                f.python_name: None for f in payload.__strawberry_definition__.fields
+            }
+            client_mutation_id = getattr(kwargs.get("input"), "client_mutation_id", None)
+            if "client_mutation_id" in empty:
+                empty["client_mutation_id"] = client_mutation_id
+            if "applied" in empty:
+                empty["applied"] = False
+            return payload(**{**empty, "errors": user_errors(error)})
+        return await next_(source, info, **kwargs)
+
+
+def mutation(description: str) -> Any:
+    return strawberry.mutation(description=description, extensions=[RateLimitedMutation()])
 
 
 def _id_or_not_found(value: str, field: str, what: str = "Ticket") -> int:
@@ -77,10 +115,17 @@ async def _ticket_change(info: Info, payload: type[P], change: Callable[[], Awai
     return payload(ticket=mappers.ticket(ticket), errors=[])
 
 
-@strawberry.type
+@strawberry.type(
+    description="Changes. Each takes one `input` and returns a payload whose `errors` say why "
+    "nothing changed."
+)
 class Mutation:
-    @strawberry.mutation(description="Open a ticket in a section or question type.")
-    async def create_ticket(self, info: Info, input: CreateTicketInput) -> CreateTicketPayload:
+    @mutation(description="Open a ticket in a section or question type.")
+    async def create_ticket(
+        self,
+        info: Info,
+        input: Annotated[CreateTicketInput, strawberry.argument(description="The ticket to open.")],
+    ) -> CreateTicketPayload:
         ctx = info.context
         require_viewer(ctx.viewer)
         try:
@@ -109,8 +154,15 @@ class Mutation:
             ticket=mappers.ticket(ticket), errors=[], client_mutation_id=input.client_mutation_id
         )
 
-    @strawberry.mutation(description="Add a message to a ticket's conversation.")
-    async def reply_to_ticket(self, info: Info, input: ReplyToTicketInput) -> ReplyToTicketPayload:
+    @mutation(description="Add a message to a ticket's conversation.")
+    async def reply_to_ticket(
+        self,
+        info: Info,
+        input: Annotated[
+            ReplyToTicketInput,
+            strawberry.argument(description="The ticket and the message to add."),
+        ],
+    ) -> ReplyToTicketPayload:
         ctx = info.context
         require_viewer(ctx.viewer)
         try:
@@ -139,11 +191,15 @@ class Mutation:
             client_mutation_id=input.client_mutation_id,
         )
 
-    @strawberry.mutation(
+    @mutation(
         description="Upload a file (GraphQL multipart request); pass its id as attachmentIds."
     )
     async def upload_attachment(
-        self, info: Info, input: UploadAttachmentInput
+        self,
+        info: Info,
+        input: Annotated[
+            UploadAttachmentInput, strawberry.argument(description="The file to upload.")
+        ],
     ) -> UploadAttachmentPayload:
         ctx = info.context
         require_viewer(ctx.viewer)
@@ -155,8 +211,14 @@ class Mutation:
             return UploadAttachmentPayload(attachment=None, errors=user_errors(error))
         return UploadAttachmentPayload(attachment=mappers.attachment(stored), errors=[])
 
-    @strawberry.mutation(description="Agents: take an OPEN ticket into work (assigns it to you).")
-    async def take_ticket(self, info: Info, input: TakeTicketInput) -> TakeTicketPayload:
+    @mutation(description="Agents: take an OPEN ticket into work (assigns it to you).")
+    async def take_ticket(
+        self,
+        info: Info,
+        input: Annotated[
+            TakeTicketInput, strawberry.argument(description="The ticket to take into work.")
+        ],
+    ) -> TakeTicketPayload:
         ctx = info.context
         return await _ticket_change(
             info,
@@ -169,9 +231,14 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(description="Move a ticket along a legal status transition.")
+    @mutation(description="Move a ticket along a legal status transition.")
     async def change_ticket_status(
-        self, info: Info, input: ChangeTicketStatusInput
+        self,
+        info: Info,
+        input: Annotated[
+            ChangeTicketStatusInput,
+            strawberry.argument(description="The ticket and its new status."),
+        ],
     ) -> ChangeTicketStatusPayload:
         ctx = info.context
         return await _ticket_change(
@@ -187,8 +254,14 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(description="Admins, or the assigned agent handing over: assign a ticket.")
-    async def assign_ticket(self, info: Info, input: AssignTicketInput) -> AssignTicketPayload:
+    @mutation(description="Admins, or the assigned agent handing over: assign a ticket.")
+    async def assign_ticket(
+        self,
+        info: Info,
+        input: Annotated[
+            AssignTicketInput, strawberry.argument(description="The ticket and its new assignee.")
+        ],
+    ) -> AssignTicketPayload:
         ctx = info.context
         return await _ticket_change(
             info,
@@ -202,9 +275,13 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(description="Mark a ticket urgent (Срочно) or not.")
+    @mutation(description="Mark a ticket urgent (Срочно) or not.")
     async def set_ticket_urgent(
-        self, info: Info, input: SetTicketUrgentInput
+        self,
+        info: Info,
+        input: Annotated[
+            SetTicketUrgentInput, strawberry.argument(description="The ticket and its new urgency.")
+        ],
     ) -> SetTicketUrgentPayload:
         ctx = info.context
         return await _ticket_change(
@@ -219,9 +296,14 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(description="Agents: recommend a support reply as the solution.")
+    @mutation(description="Agents: recommend a support reply as the solution.")
     async def mark_recommended_solution(
-        self, info: Info, input: MarkRecommendedSolutionInput
+        self,
+        info: Info,
+        input: Annotated[
+            MarkRecommendedSolutionInput,
+            strawberry.argument(description="The ticket and the reply to recommend."),
+        ],
     ) -> MarkRecommendedSolutionPayload:
         ctx = info.context
         return await _ticket_change(
@@ -238,12 +320,17 @@ class Mutation:
             ),
         )
 
-    @strawberry.mutation(
+    @mutation(
         description="Change a ticket's category. For the owner of a ticket in work this creates "
         "a request for the assigned agent (see `request` and `applied`)."
     )
     async def recategorize_ticket(
-        self, info: Info, input: RecategorizeTicketInput
+        self,
+        info: Info,
+        input: Annotated[
+            RecategorizeTicketInput,
+            strawberry.argument(description="The ticket and its new category."),
+        ],
     ) -> RecategorizeTicketPayload:
         ctx = info.context
         require_viewer(ctx.viewer)
@@ -266,17 +353,27 @@ class Mutation:
             errors=[],
         )
 
-    @strawberry.mutation(description="The assigned agent or an admin accepts a category request.")
+    @mutation(description="The assigned agent or an admin accepts a category request.")
     async def approve_recategorization(
-        self, info: Info, input: ApproveRecategorizationInput
+        self,
+        info: Info,
+        input: Annotated[
+            ApproveRecategorizationInput,
+            strawberry.argument(description="The request to approve, with an optional comment."),
+        ],
     ) -> ApproveRecategorizationPayload:
         return await _decide(
             info, ApproveRecategorizationPayload, input.request_id, input.comment, True
         )
 
-    @strawberry.mutation(description="The assigned agent or an admin refuses a category request.")
+    @mutation(description="The assigned agent or an admin refuses a category request.")
     async def decline_recategorization(
-        self, info: Info, input: DeclineRecategorizationInput
+        self,
+        info: Info,
+        input: Annotated[
+            DeclineRecategorizationInput,
+            strawberry.argument(description="The request to decline, with an optional comment."),
+        ],
     ) -> DeclineRecategorizationPayload:
         return await _decide(
             info, DeclineRecategorizationPayload, input.request_id, input.comment, False

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from resolvers import mappers
 from resolvers.context import Info
 from schema.enums import FaqKind, OrderDirection
-from schema.inputs import TicketFilter, TicketOrder
+from schema.inputs import TicketFilter, TicketOrder, TicketScope
 from schema.types import (
     Category,
     FaqEntry,
@@ -37,7 +37,9 @@ def page_info(page: Page[Any]) -> PageInfo:
     )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Reads: the viewer, categories, FAQ, tickets, their history and dashboard figures."
+)
 class Query:
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: Info) -> User:
@@ -53,7 +55,13 @@ class Query:
         return mappers.stats(await stats.ticket_stats(viewer=info.context.viewer))
 
     @strawberry.field(description="The Help page's FAQ and tips, in display order. Public.")
-    async def faq(self, kind: FaqKind | None = None) -> list[FaqEntry]:
+    async def faq(
+        self,
+        kind: Annotated[
+            FaqKind | None,
+            strawberry.argument(description="Only entries of this kind; both kinds when omitted."),
+        ] = None,
+    ) -> list[FaqEntry]:
         return [mappers.faq(entry) for entry in await faq.list_faq(kind=kind)]
 
     @strawberry.field(
@@ -63,9 +71,17 @@ class Query:
     async def ticket_events(
         self,
         info: Info,
-        ticket_id: strawberry.ID | None = None,
-        after: str | None = None,
-        first: int | None = None,
+        ticket_id: TicketScope = None,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="An event id: only events after it; from the first event when omitted."
+            ),
+        ] = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description="How many events, 0 to 100; 20 when omitted."),
+        ] = None,
     ) -> TicketEventConnection:
         require_viewer(info.context.viewer)
         parsed = None if ticket_id is None else mappers.parse_id(ticket_id)
@@ -78,7 +94,11 @@ class Query:
         return TicketEventConnection(edges=edges, page_info=page_info(page))
 
     @strawberry.field(description="A ticket by id; null when missing or not visible to the viewer.")
-    async def ticket(self, info: Info, id: strawberry.ID) -> Ticket | None:
+    async def ticket(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The ticket's id.")],
+    ) -> Ticket | None:
         ticket_id = mappers.parse_id(id)
         require_viewer(info.context.viewer)
         if ticket_id is None:
@@ -92,12 +112,36 @@ class Query:
     async def tickets(
         self,
         info: Info,
-        filter: TicketFilter | None = None,
-        order_by: TicketOrder | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        filter: Annotated[
+            TicketFilter | None,
+            strawberry.argument(
+                description="Conditions to meet; every visible ticket when omitted."
+            ),
+        ] = None,
+        order_by: Annotated[
+            TicketOrder | None,
+            strawberry.argument(description="Sort order; newest created first when omitted."),
+        ] = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page size paging forward, 0 to 100 (20 when neither first nor last)."
+            ),
+        ] = None,
+        after: Annotated[
+            str | None,
+            strawberry.argument(description="A cursor: the tickets after it (use with first)."),
+        ] = None,
+        last: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page size paging backward, 0 to 100 (not with first)."
+            ),
+        ] = None,
+        before: Annotated[
+            str | None,
+            strawberry.argument(description="A cursor: the tickets before it (use with last)."),
+        ] = None,
     ) -> TicketConnection:
         f = filter or TicketFilter()
         order = order_by or TicketOrder()

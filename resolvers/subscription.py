@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Collection
+from typing import Annotated
 
 import strawberry
 
 from resolvers import mappers
 from resolvers.context import Info
 from schema.enums import EventKind
+from schema.inputs import TicketScope
 from schema.types import TicketEvent, TicketStats
 from services.errors import BadRequest, ErrorCode, UserInputError
 from services.viewer import require_viewer
@@ -39,14 +41,23 @@ async def _events(
         yield mappers.event(event)
 
 
-@strawberry.type
+@strawberry.type(description="Live updates over WebSocket (graphql-transport-ws).")
 class Subscription:
     @strawberry.subscription(
         description="Every event the viewer may see, of one ticket or of all. With `after` (an "
         "event id), first the events after it from the log, then live: no gap, no duplicate."
     )
     async def ticket_events(
-        self, info: Info, ticket_id: strawberry.ID | None = None, after: str | None = None
+        self,
+        info: Info,
+        ticket_id: TicketScope = None,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="An event id: replay the logged events after it first; live only "
+                "when omitted."
+            ),
+        ] = None,
     ) -> AsyncGenerator[TicketEvent, None]:
         async for event in _events(info, ticket_id, after, None):
             yield event
@@ -55,7 +66,9 @@ class Subscription:
         description="Status changes of one ticket, or of every ticket the viewer may see."
     )
     async def ticket_status_changed(
-        self, info: Info, ticket_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        ticket_id: TicketScope = None,
     ) -> AsyncGenerator[TicketEvent, None]:
         async for event in _events(info, ticket_id, None, {EventKind.STATUS_CHANGED}):
             yield event

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.file_uploads import Upload
 
 from schema.enums import OrderDirection, TicketOrderField, TicketStatus
+
+_VERSION = "Refuse with VERSION_CONFLICT if the ticket changed since."
+_IDEMPOTENCY = "Idempotency key: repeating it returns the first result."
+_UPLOADS = "Your uploads (uploadAttachment) to attach; the server sets how many per message."
 
 
 @strawberry.input(description="Narrows the ticket history. All given conditions must hold.")
@@ -18,7 +23,9 @@ class TicketFilter:
     category_slug: str | None = strawberry.field(
         default=None, description="A category; a section includes its question types."
     )
-    urgent: bool | None = None
+    urgent: bool | None = strawberry.field(
+        default=None, description="Only urgent tickets (true) or only non-urgent ones (false)."
+    )
     created_after: datetime | None = strawberry.field(
         default=None, description="Created at or after this instant."
     )
@@ -40,37 +47,39 @@ class TicketFilter:
 
 @strawberry.input(description="Order of the ticket history; newest first by default.")
 class TicketOrder:
-    field: TicketOrderField = TicketOrderField.CREATED_AT
-    direction: OrderDirection = OrderDirection.DESC
+    field: TicketOrderField = strawberry.field(
+        default=TicketOrderField.CREATED_AT, description="The timestamp to sort by."
+    )
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.DESC, description="Ascending or descending (newest first)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new ticket: where it goes and what the customer asks.")
 class CreateTicketInput:
     category_slug: str = strawberry.field(
         description="A section without question types, or a question type (e.g. metric-billing)."
     )
-    question: str
+    question: str = strawberry.field(description="The question, up to 10,000 characters.")
     summary: str | None = strawberry.field(
         default=None, description="Short description; derived from the question when omitted."
     )
-    urgent: bool = False
+    urgent: bool = strawberry.field(default=False, description="Mark the ticket urgent (Срочно).")
     follow_up_of: strawberry.ID | None = strawberry.field(
         default=None, description="An earlier ticket this one continues (e.g. a closed one)."
     )
     attachment_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Your uploads (uploadAttachment) to attach, at most 10."
+        default=None, description=_UPLOADS
     )
-    client_mutation_id: str | None = strawberry.field(
-        default=None, description="Idempotency key: repeating it returns the first result."
-    )
+    client_mutation_id: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
 
 
-@strawberry.input
+@strawberry.input(description="A message added to a ticket's conversation.")
 class ReplyToTicketInput:
-    ticket_id: strawberry.ID
-    body: str
+    ticket_id: strawberry.ID = strawberry.field(description="The ticket to reply to.")
+    body: str = strawberry.field(description="The message text, up to 10,000 characters.")
     attachment_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Your uploads (uploadAttachment) to attach, at most 10."
+        default=None, description=_UPLOADS
     )
     await_customer_reply: bool = strawberry.field(
         default=False, description="Agents: ask the customer for information (→ AWAITING_REPLY)."
@@ -78,73 +87,83 @@ class ReplyToTicketInput:
     internal: bool = strawberry.field(
         default=False, description="Agents: a note visible to agents only."
     )
-    client_mutation_id: str | None = strawberry.field(
-        default=None, description="Idempotency key: repeating it returns the first result."
-    )
+    client_mutation_id: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
 
 
-@strawberry.input
+@strawberry.input(description="The OPEN ticket an agent takes into work.")
 class TakeTicketInput:
-    ticket_id: strawberry.ID
-    expected_version: int | None = strawberry.field(
-        default=None, description="Refuse with VERSION_CONFLICT if the ticket changed since."
-    )
+    ticket_id: strawberry.ID = strawberry.field(description="The ticket to take.")
+    expected_version: int | None = strawberry.field(default=None, description=_VERSION)
 
 
-@strawberry.input
+@strawberry.input(description="A ticket's move to another status.")
 class ChangeTicketStatusInput:
-    ticket_id: strawberry.ID
-    status: TicketStatus
+    ticket_id: strawberry.ID = strawberry.field(description="The ticket to change.")
+    status: TicketStatus = strawberry.field(
+        description="The new status; must be a legal transition from the current one."
+    )
     reason: str | None = strawberry.field(
         default=None, description="Required for REJECTED (shown to the customer)."
     )
-    expected_version: int | None = None
+    expected_version: int | None = strawberry.field(default=None, description=_VERSION)
 
 
-@strawberry.input
+@strawberry.input(description="Who should work on a ticket.")
 class AssignTicketInput:
-    ticket_id: strawberry.ID
+    ticket_id: strawberry.ID = strawberry.field(description="The ticket to assign.")
     assignee_id: strawberry.ID = strawberry.field(description="An agent's or admin's user id.")
-    expected_version: int | None = None
+    expected_version: int | None = strawberry.field(default=None, description=_VERSION)
 
 
-@strawberry.input
+@strawberry.input(description="Whether a ticket is urgent.")
 class SetTicketUrgentInput:
-    ticket_id: strawberry.ID
-    urgent: bool
-    expected_version: int | None = None
+    ticket_id: strawberry.ID = strawberry.field(description="The ticket to change.")
+    urgent: bool = strawberry.field(description="True to mark the ticket urgent, false to unmark.")
+    expected_version: int | None = strawberry.field(default=None, description=_VERSION)
 
 
-@strawberry.input
+@strawberry.input(description="A new category for a ticket.")
 class RecategorizeTicketInput:
-    ticket_id: strawberry.ID
-    category_slug: str
-    expected_version: int | None = None
+    ticket_id: strawberry.ID = strawberry.field(description="The ticket to recategorize.")
+    category_slug: str = strawberry.field(
+        description="The new category: a section without question types, or a question type."
+    )
+    expected_version: int | None = strawberry.field(default=None, description=_VERSION)
 
 
-@strawberry.input
+@strawberry.input(description="A pending recategorization request to accept.")
 class ApproveRecategorizationInput:
-    request_id: strawberry.ID
-    comment: str | None = None
+    request_id: strawberry.ID = strawberry.field(description="The request's id.")
+    comment: str | None = strawberry.field(
+        default=None, description="An optional comment, shown with the decision."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A pending recategorization request to refuse.")
 class DeclineRecategorizationInput:
-    request_id: strawberry.ID
-    comment: str | None = None
+    request_id: strawberry.ID = strawberry.field(description="The request's id.")
+    comment: str | None = strawberry.field(
+        default=None, description="An optional comment (why not), shown with the decision."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The support reply to recommend as a ticket's solution.")
 class MarkRecommendedSolutionInput:
-    ticket_id: strawberry.ID
+    ticket_id: strawberry.ID = strawberry.field(description="The ticket the reply belongs to.")
     message_id: strawberry.ID | None = strawberry.field(
         description="A support reply on this ticket; null clears the recommendation."
     )
-    expected_version: int | None = None
+    expected_version: int | None = strawberry.field(default=None, description=_VERSION)
 
 
-@strawberry.input
+@strawberry.input(description="A file to upload.")
 class UploadAttachmentInput:
     file: Upload = strawberry.field(
         description="The file, sent as a GraphQL multipart request (one file per mutation)."
     )
+
+
+TicketScope = Annotated[
+    strawberry.ID | None,
+    strawberry.argument(description="Only this ticket; all the viewer may see if omitted."),
+]

@@ -6,77 +6,100 @@ import strawberry
 
 from schema.types import Attachment, Message, RecategorizationRequest, Ticket, UserError
 
+_ERRORS = "Why nothing changed; empty on success."
+_ECHO = "The input's clientMutationId, returned unchanged."
+_TICKET = "The ticket after the change; null when there are errors."
 
-@strawberry.type
+
+@strawberry.type(description="Result of createTicket: the new ticket, or why none was created.")
 class CreateTicketPayload:
-    ticket: Ticket | None
-    errors: list[UserError]
-    client_mutation_id: str | None = None
+    ticket: Ticket | None = strawberry.field(
+        description="The new ticket (the first one when the idempotency key repeats); null on "
+        "errors."
+    )
+    errors: list[UserError] = strawberry.field(description=_ERRORS)
+    client_mutation_id: str | None = strawberry.field(default=None, description=_ECHO)
 
 
-@strawberry.type
+@strawberry.type(description="Result of replyToTicket: the new message, or why none was added.")
 class ReplyToTicketPayload:
-    ticket: Ticket | None
-    message: Message | None
-    errors: list[UserError]
-    client_mutation_id: str | None = None
+    ticket: Ticket | None = strawberry.field(
+        description="The ticket after the reply (its status may have changed); null on errors."
+    )
+    message: Message | None = strawberry.field(
+        description="The message added; null when there are errors."
+    )
+    errors: list[UserError] = strawberry.field(description=_ERRORS)
+    client_mutation_id: str | None = strawberry.field(default=None, description=_ECHO)
 
 
-@strawberry.type
+@strawberry.type(description="Result of takeTicket.")
 class TakeTicketPayload:
-    ticket: Ticket | None
-    errors: list[UserError]
+    ticket: Ticket | None = strawberry.field(description=_TICKET)
+    errors: list[UserError] = strawberry.field(description=_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of changeTicketStatus.")
 class ChangeTicketStatusPayload:
-    ticket: Ticket | None
-    errors: list[UserError]
+    ticket: Ticket | None = strawberry.field(description=_TICKET)
+    errors: list[UserError] = strawberry.field(description=_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of assignTicket.")
 class AssignTicketPayload:
-    ticket: Ticket | None
-    errors: list[UserError]
+    ticket: Ticket | None = strawberry.field(description=_TICKET)
+    errors: list[UserError] = strawberry.field(description=_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of setTicketUrgent.")
 class SetTicketUrgentPayload:
-    ticket: Ticket | None
-    errors: list[UserError]
+    ticket: Ticket | None = strawberry.field(description=_TICKET)
+    errors: list[UserError] = strawberry.field(description=_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of markRecommendedSolution.")
 class MarkRecommendedSolutionPayload:
-    ticket: Ticket | None
-    errors: list[UserError]
+    ticket: Ticket | None = strawberry.field(description=_TICKET)
+    errors: list[UserError] = strawberry.field(description=_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of recategorizeTicket: a changed category or a request.")
 class RecategorizeTicketPayload:
-    ticket: Ticket | None
+    ticket: Ticket | None = strawberry.field(
+        description="The ticket (category unchanged when only a request was made); null on errors."
+    )
     request: RecategorizationRequest | None = strawberry.field(
         description="Set when the change became a request waiting for the assigned agent."
     )
     applied: bool = strawberry.field(description="Whether the category changed right away.")
-    errors: list[UserError]
+    errors: list[UserError] = strawberry.field(description=_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of approveRecategorization.")
 class ApproveRecategorizationPayload:
-    ticket: Ticket | None
-    request: RecategorizationRequest | None
-    errors: list[UserError]
+    ticket: Ticket | None = strawberry.field(
+        description="The ticket in its new category; null when there are errors."
+    )
+    request: RecategorizationRequest | None = strawberry.field(
+        description="The request, now APPROVED; null when there are errors."
+    )
+    errors: list[UserError] = strawberry.field(description=_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of declineRecategorization.")
 class DeclineRecategorizationPayload:
-    ticket: Ticket | None
-    request: RecategorizationRequest | None
-    errors: list[UserError]
+    ticket: Ticket | None = strawberry.field(
+        description="The ticket, category unchanged; null when there are errors."
+    )
+    request: RecategorizationRequest | None = strawberry.field(
+        description="The request, now DECLINED; null when there are errors."
+    )
+    errors: list[UserError] = strawberry.field(description=_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="Result of uploadAttachment: the stored file, or why it was refused.")
 class UploadAttachmentPayload:
-    attachment: Attachment | None
-    errors: list[UserError]
+    attachment: Attachment | None = strawberry.field(
+        description="The upload; pass its id in attachmentIds before it expires. Null on errors."
+    )
+    errors: list[UserError] = strawberry.field(description=_ERRORS)

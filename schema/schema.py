@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 
 from resolvers.mutation import Mutation
 from resolvers.query import Query
@@ -19,7 +20,14 @@ class HelpdeskSchema(strawberry.Schema):
         """Errors are reported by the error-policy extension; client mistakes are not logged."""
 
 
-def build_schema(extensions: Sequence[Callable[[], SchemaExtension]] = ()) -> Any:
+def build_schema(
+    extensions: Sequence[Callable[[], SchemaExtension]] = (),
+    config: StrawberryConfig | None = None,
+) -> Any:
     return HelpdeskSchema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=list(extensions)
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=list(extensions),
+        config=config,
     )

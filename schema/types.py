@@ -21,21 +21,32 @@ from schema.enums import (
 
 @strawberry.type(description="A person: a customer, a support agent or an admin.")
 class User:
-    id: strawberry.ID
-    name: str
-    role: Role
+    id: strawberry.ID = strawberry.field(
+        description="The user's id: the `sub` claim of their token."
+    )
+    name: str = strawberry.field(description="Display name, from the user's latest token.")
+    role: Role = strawberry.field(
+        description="Whether the user is a customer, an agent or an admin."
+    )
 
 
 @strawberry.type(description="A section of the Help page, or a question type inside one.")
 class Category:
-    id: strawberry.ID
-    slug: str
+    id: strawberry.ID = strawberry.field(description="The category's id.")
+    slug: str = strawberry.field(
+        description="Stable name to pass as categorySlug (e.g. app-help, metric-billing)."
+    )
     name_ru: str = strawberry.field(description="Display name in Russian.")
     name_en: str = strawberry.field(description="Display name in English.")
     parent_id: strawberry.Private[int | None]
 
     @strawberry.field(description="Display name in the requested language.")
-    def name(self, locale: Locale = Locale.RU) -> str:
+    def name(
+        self,
+        locale: Annotated[
+            Locale, strawberry.argument(description="Language of the name; Russian by default.")
+        ] = Locale.RU,
+    ) -> str:
         return self.name_en if locale is Locale.EN else self.name_ru
 
     @strawberry.field(description="The section this question type belongs to.")
@@ -55,12 +66,16 @@ class Category:
 
 @strawberry.type(description="A file attached to a ticket or a message (or not yet attached).")
 class Attachment:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The attachment's id; pass an upload's id in attachmentIds to attach it."
+    )
     filename: str = strawberry.field(description="The name the uploader gave (display only).")
     content_type: str = strawberry.field(description="Decided from the content, not the client.")
-    size: int
-    state: AttachmentState
-    created_at: datetime
+    size: int = strawberry.field(description="File size in bytes.")
+    state: AttachmentState = strawberry.field(
+        description="UPLOADED until attached (seen by the uploader only), then LINKED."
+    )
+    created_at: datetime = strawberry.field(description="When the file was uploaded.")
     expires_at: datetime | None = strawberry.field(
         description="When an upload never attached is deleted."
     )
@@ -72,35 +87,43 @@ class Attachment:
 
 @strawberry.type(description="One turn of a ticket's conversation.")
 class Message:
-    id: strawberry.ID
-    body: str
+    id: strawberry.ID = strawberry.field(
+        description="The message's id (messageId when recommending it as the solution)."
+    )
+    body: str = strawberry.field(description="The message text.")
     internal: bool = strawberry.field(description="An agents-only note; never shown to customers.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the message was sent.")
     author_id: strawberry.Private[str]
 
-    @strawberry.field
+    @strawberry.field(description="Who wrote the message: the ticket's owner or support staff.")
     async def author(self, info: strawberry.Info[Any, Any]) -> User:
         return await info.context.loaders.users.load(self.author_id)
 
-    @strawberry.field
+    @strawberry.field(description="Files attached to this message.")
     async def attachments(self, info: strawberry.Info[Any, Any]) -> list[Attachment]:
         return await info.context.loaders.message_attachments.load(int(self.id))
 
 
 @strawberry.type(description="A support request and its conversation.")
 class Ticket:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The ticket's id, to pass as ticketId (not the human number)."
+    )
     number: int = strawberry.field(description="Human, sequential ticket number.")
     summary: str = strawberry.field(description="Short description (derived from the question).")
-    question: str
-    urgent: bool
-    status: TicketStatus
+    question: str = strawberry.field(description="The customer's question, in full.")
+    urgent: bool = strawberry.field(description="Whether the ticket is marked urgent (Срочно).")
+    status: TicketStatus = strawberry.field(description="Where the ticket is in its life.")
     rejection_reason: str | None = strawberry.field(
         description="Why the ticket was rejected; set when status is REJECTED."
     )
-    created_at: datetime
-    updated_at: datetime
-    closed_at: datetime | None
+    created_at: datetime = strawberry.field(description="When the ticket was opened.")
+    updated_at: datetime = strawberry.field(
+        description="When the ticket last changed, replies included."
+    )
+    closed_at: datetime | None = strawberry.field(
+        description="When the ticket became CLOSED or REJECTED; null while it is not final."
+    )
     version: int = strawberry.field(
         description="Increments on every change; pass as expectedVersion to detect conflicts."
     )
@@ -110,17 +133,19 @@ class Ticket:
     follow_up_of_id: strawberry.Private[int | None]
     solution_message_id: strawberry.Private[int | None]
 
-    @strawberry.field
+    @strawberry.field(description="The customer who opened the ticket.")
     async def owner(self, info: strawberry.Info[Any, Any]) -> User:
         return await info.context.loaders.users.load(self.owner_id)
 
-    @strawberry.field
+    @strawberry.field(description="The agent working on the ticket; null until someone takes it.")
     async def assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
         if self.assignee_id is None:
             return None
         return await info.context.loaders.users.load(self.assignee_id)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The ticket's category: a section without question types, or a question type."
+    )
     async def category(self, info: strawberry.Info[Any, Any]) -> Category:
         return await info.context.loaders.category(self.category_id)
 
@@ -181,10 +206,14 @@ class Ticket:
 @strawberry.type(description="Something that happened to a ticket: who, what, when, from and to.")
 class TicketEvent:
     id: strawberry.ID = strawberry.field(description="Monotonic; also the event's cursor.")
-    kind: EventKind
-    at: datetime
-    from_status: TicketStatus | None
-    to_status: TicketStatus | None
+    kind: EventKind = strawberry.field(description="What happened; says which fields are set.")
+    at: datetime = strawberry.field(description="When it happened.")
+    from_status: TicketStatus | None = strawberry.field(
+        description="The status before a STATUS_CHANGED; null for other kinds."
+    )
+    to_status: TicketStatus | None = strawberry.field(
+        description="The status after a STATUS_CHANGED (OPEN for CREATED); null for other kinds."
+    )
     comment: str | None = strawberry.field(
         description="Rejection reason, or the agent's comment on a recategorization request."
     )
@@ -198,19 +227,22 @@ class TicketEvent:
     to_assignee_id: strawberry.Private[str | None]
     request_id: strawberry.Private[int | None]
 
-    @strawberry.field
+    @strawberry.field(description="The previous assignee (ASSIGNED); null if there was none.")
     async def from_assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
         if self.from_assignee_id is None:
             return None
         return await info.context.loaders.users.load(self.from_assignee_id)
 
-    @strawberry.field
+    @strawberry.field(description="The new assignee (ASSIGNED); null for other kinds.")
     async def to_assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
         if self.to_assignee_id is None:
             return None
         return await info.context.loaders.users.load(self.to_assignee_id)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The request this event is about: asked, declined, or approved "
+        "(CATEGORY_CHANGED); null otherwise."
+    )
     async def recategorization_request(
         self, info: strawberry.Info[Any, Any]
     ) -> RecategorizationRequest | None:
@@ -218,149 +250,207 @@ class TicketEvent:
             return None
         return await info.context.loaders.request.load(self.request_id)
 
-    @strawberry.field
+    @strawberry.field(description="The ticket it happened to; null if the viewer may not see it.")
     async def ticket(self, info: strawberry.Info[Any, Any]) -> Ticket | None:
         return await info.context.loaders.tickets.load(self.ticket_id)
 
-    @strawberry.field
+    @strawberry.field(description="Who made the change.")
     async def actor(self, info: strawberry.Info[Any, Any]) -> User:
         return await info.context.loaders.users.load(self.actor_id)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The category before (CATEGORY_CHANGED, RECATEGORIZATION_REQUESTED)."
+    )
     async def from_category(self, info: strawberry.Info[Any, Any]) -> Category | None:
         if self.from_category_id is None:
             return None
         return await info.context.loaders.category(self.from_category_id)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The category after, or the one asked for (RECATEGORIZATION_REQUESTED)."
+    )
     async def to_category(self, info: strawberry.Info[Any, Any]) -> Category | None:
         if self.to_category_id is None:
             return None
         return await info.context.loaders.category(self.to_category_id)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The message added (MESSAGE_ADDED) or recommended (SOLUTION_MARKED)."
+    )
     async def message(self, info: strawberry.Info[Any, Any]) -> Message | None:
         if self.message_id is None:
             return None
         return await info.context.loaders.message.load(self.message_id)
 
 
-TimelineItem = Annotated[Message | TicketEvent, strawberry.union("TimelineItem")]
+TimelineItem = Annotated[
+    Message | TicketEvent,
+    strawberry.union(
+        "TimelineItem",
+        description="An entry of a ticket's timeline: a message, or an event other than a message.",
+    ),
+]
 
 
 @strawberry.type(description="The customer's wish to move a ticket in work to another category.")
 class RecategorizationRequest:
-    id: strawberry.ID
-    status: RequestStatus
+    id: strawberry.ID = strawberry.field(description="The request's id, to pass as requestId.")
+    status: RequestStatus = strawberry.field(
+        description="PENDING until approved or declined; CANCELLED when the ticket moved on."
+    )
     comment: str | None = strawberry.field(description="The deciding agent's comment.")
-    created_at: datetime
-    decided_at: datetime | None
+    created_at: datetime = strawberry.field(description="When the owner asked.")
+    decided_at: datetime | None = strawberry.field(
+        description="When the request was approved, declined or cancelled; null while PENDING."
+    )
     ticket_id: strawberry.Private[int]
     requested_by_id: strawberry.Private[str]
     decided_by_id: strawberry.Private[str | None]
     from_category_id: strawberry.Private[int]
     to_category_id: strawberry.Private[int]
 
-    @strawberry.field
+    @strawberry.field(description="The ticket to recategorize; null if the viewer may not see it.")
     async def ticket(self, info: strawberry.Info[Any, Any]) -> Ticket | None:
         return await info.context.loaders.tickets.load(self.ticket_id)
 
-    @strawberry.field
+    @strawberry.field(description="The ticket's owner who asked.")
     async def requested_by(self, info: strawberry.Info[Any, Any]) -> User:
         return await info.context.loaders.users.load(self.requested_by_id)
 
-    @strawberry.field
+    @strawberry.field(
+        description="Who approved, declined or cancelled the request; null while PENDING."
+    )
     async def decided_by(self, info: strawberry.Info[Any, Any]) -> User | None:
         if self.decided_by_id is None:
             return None
         return await info.context.loaders.users.load(self.decided_by_id)
 
-    @strawberry.field
+    @strawberry.field(description="The ticket's category when the request was made.")
     async def from_category(self, info: strawberry.Info[Any, Any]) -> Category:
         return await info.context.loaders.category(self.from_category_id)
 
-    @strawberry.field
+    @strawberry.field(description="The category the owner asked for.")
     async def to_category(self, info: strawberry.Info[Any, Any]) -> Category:
         return await info.context.loaders.category(self.to_category_id)
 
 
 @strawberry.type(description="Whether the viewer may do one thing, and why not.")
 class Permission:
-    allowed: bool
+    allowed: bool = strawberry.field(description="Whether the viewer may do it now.")
     reason: str | None = strawberry.field(description="Why not, when not allowed.")
 
 
 @strawberry.type(description="What the viewer may do with a ticket (same rules as the mutations).")
 class TicketPermissions:
-    reply: Permission
-    take_into_work: Permission
+    reply: Permission = strawberry.field(description="Reply to the ticket (replyToTicket).")
+    take_into_work: Permission = strawberry.field(
+        description="Take the ticket into work (takeTicket)."
+    )
     change_status: Permission = strawberry.field(description="At least one status change.")
     recategorize: Permission = strawberry.field(description="Change the category directly.")
     request_recategorization: Permission = strawberry.field(
         description="Ask the assigned agent for a category change."
     )
-    close: Permission
-    reject: Permission
-    assign: Permission
-    set_urgent: Permission
-    decide_recategorization: Permission
-    mark_solution: Permission
+    close: Permission = strawberry.field(description="Close the ticket (status CLOSED).")
+    reject: Permission = strawberry.field(
+        description="Reject the ticket (status REJECTED, with a reason)."
+    )
+    assign: Permission = strawberry.field(description="Assign the ticket (assignTicket).")
+    set_urgent: Permission = strawberry.field(
+        description="Mark the ticket urgent or not (setTicketUrgent)."
+    )
+    decide_recategorization: Permission = strawberry.field(
+        description="Approve or decline the pending recategorization request."
+    )
+    mark_solution: Permission = strawberry.field(
+        description="Recommend a support reply as the solution (markRecommendedSolution)."
+    )
 
 
 @strawberry.type(description="A frequently asked question or a tip from the Help page.")
 class FaqEntry:
-    slug: str
-    kind: FaqKind
-    question_ru: str
-    question_en: str
-    answer_ru: str
-    answer_en: str
+    slug: str = strawberry.field(description="Stable name of the entry.")
+    kind: FaqKind = strawberry.field(description="A question (FAQ) or a tip (TIP).")
+    question_ru: str = strawberry.field(description="The question (or tip title) in Russian.")
+    question_en: str = strawberry.field(description="The question (or tip title) in English.")
+    answer_ru: str = strawberry.field(description="The answer in Russian.")
+    answer_en: str = strawberry.field(description="The answer in English.")
 
     @strawberry.field(description="The question (or tip title) in the requested language.")
-    def question(self, locale: Locale = Locale.RU) -> str:
+    def question(
+        self,
+        locale: Annotated[
+            Locale, strawberry.argument(description="Language of the text; Russian by default.")
+        ] = Locale.RU,
+    ) -> str:
         return self.question_en if locale is Locale.EN else self.question_ru
 
     @strawberry.field(description="The answer in the requested language.")
-    def answer(self, locale: Locale = Locale.RU) -> str:
+    def answer(
+        self,
+        locale: Annotated[
+            Locale, strawberry.argument(description="Language of the text; Russian by default.")
+        ] = Locale.RU,
+    ) -> str:
         return self.answer_en if locale is Locale.EN else self.answer_ru
 
 
-@strawberry.type
+@strawberry.type(description="One event of a page of the event log, with its cursor.")
 class TicketEventEdge:
-    cursor: str
-    node: TicketEvent
+    cursor: str = strawberry.field(
+        description="The event's id; pass it as `after` to continue after this event."
+    )
+    node: TicketEvent = strawberry.field(description="The event.")
 
 
 @strawberry.type(description="A page of the event log, in commit order.")
 class TicketEventConnection:
-    edges: list[TicketEventEdge]
-    page_info: PageInfo
+    edges: list[TicketEventEdge] = strawberry.field(
+        description="The events of this page, oldest first."
+    )
+    page_info: PageInfo = strawberry.field(
+        description="Whether more events follow, and the cursors of this page."
+    )
 
 
 @strawberry.type(description="Relay page information.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="Whether more items follow this page.")
+    has_previous_page: bool = strawberry.field(
+        description="Whether items come before this page (paging forward: whether `after` was "
+        "given)."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the page's first item; null when the page is empty."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The cursor of the page's last item (pass as `after` for the next page); "
+        "null when the page is empty."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="One ticket of a page of tickets, with its cursor.")
 class TicketEdge:
-    cursor: str
-    node: Ticket
+    cursor: str = strawberry.field(
+        description="Opaque position of this ticket; pass it as `after` or `before`."
+    )
+    node: Ticket = strawberry.field(description="The ticket.")
 
 
 @strawberry.type(description="How many tickets of the filter are in one status.")
 class StatusCount:
-    status: TicketStatus
-    count: int
+    status: TicketStatus = strawberry.field(description="The status counted.")
+    count: int = strawberry.field(description="How many tickets are in this status.")
 
 
 @strawberry.type(description="A page of tickets with totals for the whole filter.")
 class TicketConnection:
-    edges: list[TicketEdge]
-    page_info: PageInfo
+    edges: list[TicketEdge] = strawberry.field(
+        description="The tickets of this page, in the requested order."
+    )
+    page_info: PageInfo = strawberry.field(
+        description="Whether more tickets exist either side, and the cursors of this page."
+    )
     counts: strawberry.Private[Any]
 
     @strawberry.field(description="Tickets matching the filter, over all pages.")
@@ -375,24 +465,29 @@ class TicketConnection:
 
 @strawberry.type(description="Why a mutation did not happen. Nothing was changed.")
 class UserError:
-    code: ErrorCode
+    code: ErrorCode = strawberry.field(description="What went wrong, for programs.")
     field: str | None = strawberry.field(description="The input field at fault, if one is.")
-    message: str
+    message: str = strawberry.field(description="What went wrong, for people.")
+    retry_after: float | None = strawberry.field(
+        default=None, description="With RATE_LIMITED: seconds to wait before trying again."
+    )
 
 
 @strawberry.type(description="How many active (not final) tickets are in one category.")
 class CategoryCount:
-    count: int
+    count: int = strawberry.field(description="Tickets not yet CLOSED or REJECTED in the category.")
     category_id: strawberry.Private[int]
 
-    @strawberry.field
+    @strawberry.field(description="The category counted.")
     async def category(self, info: strawberry.Info[Any, Any]) -> Category:
         return await info.context.loaders.category(self.category_id)
 
 
 @strawberry.type(description="Dashboard figures over the tickets the viewer may see.")
 class TicketStats:
-    counts_by_status: list[StatusCount]
+    counts_by_status: list[StatusCount] = strawberry.field(
+        description="Tickets in each status; every status is listed, zeros included."
+    )
     active_by_category: list[CategoryCount] = strawberry.field(
         description="Tickets not yet CLOSED or REJECTED, by category."
     )
@@ -400,7 +495,7 @@ class TicketStats:
     oldest_open_created_at: datetime | None = strawberry.field(
         description="When the longest-waiting OPEN ticket was created."
     )
-    computed_at: datetime
+    computed_at: datetime = strawberry.field(description="When these figures were computed.")
 
     @strawberry.field(description="Seconds the longest-waiting OPEN ticket has waited.")
     def oldest_open_age_seconds(self) -> int | None:

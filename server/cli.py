@@ -1,4 +1,4 @@
-"""`helpdesk` command: serve, migrate, seed-demo, token, export-schema."""
+"""`helpdesk` command: serve, migrate, seed-demo, token, export-schema, schema-check."""
 
 from __future__ import annotations
 
@@ -24,6 +24,21 @@ def schema_sdl() -> str:
     return str(build_schema()).rstrip() + "\n"
 
 
+def schema_check() -> int:
+    from server.schema_check import check
+
+    report = check(schema_sdl())
+    print(f"schema-check: compared with {report.baseline or 'nothing (first schema)'}")
+    for change in report.allowed:
+        print(f"  breaking, marked intended: {change}")
+    for change in report.dangerous:
+        print(f"  dangerous: {change}")
+    for failure in report.failures:
+        print(f"  FAIL {failure}")
+    print("schema-check: " + ("failed" if report.failures else "ok"))
+    return 1 if report.failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="helpdesk", description="Helpdesk GraphQL API")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     export = commands.add_parser("export-schema", help="write the schema as SDL")
     export.add_argument("--output", default="schema.graphql", help="file, or - for stdout")
+    commands.add_parser(
+        "schema-check", help="breaking changes against the last committed SDL, and schema lint"
+    )
     args = parser.parse_args(argv)
+    if args.command == "schema-check":
+        return schema_check()
 
     try:
         settings = Settings.from_env()

@@ -24,7 +24,7 @@ def _bool(value: str) -> bool:
     raise ConfigError(f"not a boolean: {value!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, zero_means_off: bool = False) -> int:
     raw = env.get(name)
     if raw is None:
         return default
@@ -32,9 +32,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer") from exc
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive")
+    if value < 0 or (value == 0 and not zero_means_off):
+        raise ConfigError(f"{name} must be positive" + (" or 0 (off)" if zero_means_off else ""))
     return value
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(f"HELPDESK_CORS_ORIGINS: {origin!r} is not an http(s) origin or *")
+    return origins
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,18 @@ class Settings:
     attachments_per_message: int = 10
     attachment_quota_bytes: int = 200 * 1024 * 1024
     upload_ttl_hours: float = 24.0
+    max_depth: int = 10
+    max_aliases: int = 30
+    max_root_fields: int = 20
+    max_tokens: int = 2000
+    max_query_chars: int = 20_000
+    max_body_bytes: int = 1024 * 1024
+    max_batch: int = 0  # operations per batched request; 0 turns batching off
+    rate_limit_per_minute: int = 120  # mutations per user; 0 turns the limit off
+    rate_limit_burst: int = 30
+    rate_limit_url: str | None = None  # memory:// or redis://; defaults to the broker's URL
+    cors_origins: tuple[str, ...] = ()
+    persisted_queries: int = 1000  # APQ cache entries; 0 turns persisted queries off
 
     @property
     def production(self) -> bool:
@@ -90,6 +110,20 @@ class Settings:
             attachments_per_message=_int(env, "HELPDESK_ATTACHMENTS_PER_MESSAGE", 10),
             attachment_quota_bytes=_int(env, "HELPDESK_ATTACHMENT_QUOTA_BYTES", 200 * 1024 * 1024),
             upload_ttl_hours=float(_int(env, "HELPDESK_UPLOAD_TTL_HOURS", 24)),
+            max_depth=_int(env, "HELPDESK_MAX_DEPTH", 10),
+            max_aliases=_int(env, "HELPDESK_MAX_ALIASES", 30),
+            max_root_fields=_int(env, "HELPDESK_MAX_ROOT_FIELDS", 20),
+            max_tokens=_int(env, "HELPDESK_MAX_TOKENS", 2000),
+            max_query_chars=_int(env, "HELPDESK_MAX_QUERY_CHARS", 20_000),
+            max_body_bytes=_int(env, "HELPDESK_MAX_BODY_BYTES", 1024 * 1024),
+            max_batch=_int(env, "HELPDESK_MAX_BATCH", 0, zero_means_off=True),
+            rate_limit_per_minute=_int(
+                env, "HELPDESK_RATE_LIMIT_PER_MINUTE", 120, zero_means_off=True
+            ),
+            rate_limit_burst=_int(env, "HELPDESK_RATE_LIMIT_BURST", 30),
+            rate_limit_url=env.get("HELPDESK_RATE_LIMIT_URL") or None,
+            cors_origins=_origins(env.get("HELPDESK_CORS_ORIGINS", "")),
+            persisted_queries=_int(env, "HELPDESK_PERSISTED_QUERIES", 1000, zero_means_off=True),
         )
         settings.check()
         return settings

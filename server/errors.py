@@ -13,6 +13,16 @@ from services.errors import DomainError
 log = structlog.get_logger("helpdesk.errors")
 
 INTERNAL_MESSAGE = "Internal server error"
+INTERNAL_CODE = "INTERNAL_SERVER_ERROR"
+
+
+def label_request_error(error: GraphQLError) -> None:
+    """Errors before execution get a code too: GRAPHQL_PARSE_FAILED or GRAPHQL_VALIDATION_FAILED."""
+    if error.path is not None or "code" in (error.extensions or {}):
+        return
+    syntax = error.message.startswith("Syntax Error")
+    code = "GRAPHQL_PARSE_FAILED" if syntax else "GRAPHQL_VALIDATION_FAILED"
+    error.extensions = {**(error.extensions or {}), "code": code}
 
 
 class ApiErrors(MaskErrors):
@@ -23,8 +33,9 @@ class ApiErrors(MaskErrors):
 
     def _is_unexpected(self, error: GraphQLError) -> bool:
         original = error.original_error
-        if original is None:
-            return False  # syntax and validation errors: the client's own mistakes
+        if original is None:  # syntax, validation and variable errors: the client's own mistakes
+            label_request_error(error)
+            return False
         if isinstance(original, DomainError):
             extensions: dict[str, Any] = {"code": original.code}
             error.extensions = {**(error.extensions or {}), **extensions}
@@ -41,5 +52,5 @@ class ApiErrors(MaskErrors):
             exc_info=error.original_error,
         )
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        masked.extensions = {"code": INTERNAL_CODE, "requestId": request_id}
         return masked

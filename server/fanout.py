@@ -38,6 +38,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from resolvers.context import Context
+from server.limits import QueryLimits
 from services.errors import NotAuthenticated
 
 VIEWER_DEPENDENT_FIELDS = frozenset({"viewerCan", "me"})
@@ -54,15 +55,22 @@ class _FieldNames(Visitor):
         self.arguments.update(argument.name.value for argument in node.arguments or ())
 
 
-def sharing_key(operation: Operation[Context, None], context: Context) -> Hashable | None:
+def sharing_key(
+    operation: Operation[Context, None], context: Context, limits: QueryLimits
+) -> Hashable | None:
     """Who may share this operation's execution, or None to run it alone."""
     viewer = context.viewer
     if viewer is None:
         return None
     try:
-        document: DocumentNode = parse(operation.query)
+        document: DocumentNode = parse(
+            operation.query,
+            max_lexical_tokens=limits.tokens,
+            max_comments=limits.tokens,
+            max_source_length=limits.characters,
+        )
     except GraphQLError:
-        return None
+        return None  # run alone: the schema reports the error
     definitions = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(definitions) != 1 or definitions[0].operation is not OperationType.SUBSCRIPTION:
         return None
@@ -193,9 +201,10 @@ class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, with shareable subscriptions routed to `SharedSubscriptions`."""
 
     shared: SharedSubscriptions
+    limits: QueryLimits = QueryLimits()
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        key = sharing_key(operation, self.context)
+        key = sharing_key(operation, self.context, self.limits)
         if key is None:
             await super().run_operation(operation)
             return

@@ -35,9 +35,11 @@ from services.validation import (
     QUESTION_MAX,
     SEARCH_MAX,
     SUMMARY_MAX,
+    as_id,
     check_client_mutation_id,
     clean_text,
     derive_summary,
+    has_nul,
     search_key,
 )
 from services.viewer import Viewer, can_see_ticket, require_viewer
@@ -166,8 +168,8 @@ async def _filtered(query: QuerySet[Ticket], viewer: Viewer, f: TicketFilter) ->
     if f.created_before is not None:
         query = query.filter(created_at__lt=f.created_before)
     if f.search is not None and f.search.strip():
-        if len(f.search) > SEARCH_MAX:
-            raise BadRequest(f"search is limited to {SEARCH_MAX} characters.")
+        if len(f.search) > SEARCH_MAX or has_nul(f.search):
+            raise BadRequest(f"search is limited to {SEARCH_MAX} printable characters.")
         for word in search_key(f.search).split():
             query = query.filter(search_text__contains=word)
     if f.assigned_to_me:
@@ -175,6 +177,8 @@ async def _filtered(query: QuerySet[Ticket], viewer: Viewer, f: TicketFilter) ->
     elif f.assigned_to_me is False:
         query = query.filter(Q(assignee_id__isnull=True) | ~Q(assignee_id=viewer.id))
     if f.owner_id is not None:
+        if has_nul(f.owner_id):
+            raise BadRequest("ownerId names no user.")
         query = query.filter(owner_id=f.owner_id)
     return query
 
@@ -465,9 +469,10 @@ async def list_events(
     if ticket_id is not None:
         query = query.filter(ticket_id=ticket_id)
     if after is not None:
-        if not after.isdigit():
+        after_id = as_id(after)
+        if after_id is None:
             raise BadRequest("Invalid cursor.")
-        query = query.filter(id__gt=int(after))
+        query = query.filter(id__gt=after_id)
     rows = await query.order_by("id").limit(limit + 1)
     return Page(
         [(str(e.id), e) for e in rows[:limit]],

@@ -10,6 +10,19 @@ SUMMARY_DERIVED_MAX = 120
 BODY_MAX = 10_000
 SEARCH_MAX = 200
 CLIENT_MUTATION_ID_MAX = 128
+ID_MAX_DIGITS = 18  # below 2**63: every id fits a BIGINT
+
+
+def as_id(value: str | None) -> int | None:
+    """Ids are positive ASCII decimal integers; anything else names nothing."""
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > ID_MAX_DIGITS:
+        return None
+    return int(value)
+
+
+def has_nul(value: str) -> bool:
+    """U+0000 cannot be stored (PostgreSQL text) nor name anything."""
+    return "\x00" in value
 
 
 def clean_text(
@@ -24,7 +37,7 @@ def clean_text(
     if not text:
         errors.append(FieldError(ErrorCode.VALIDATION, f"{field} must not be empty.", field))
         return None
-    if "\x00" in text:
+    if has_nul(text):
         errors.append(FieldError(ErrorCode.VALIDATION, f"{field} contains a NUL character.", field))
         return None
     if len(text) > max_length:
@@ -40,11 +53,11 @@ def clean_text(
 
 
 def check_client_mutation_id(value: str | None, errors: list[FieldError]) -> None:
-    if value is not None and not 1 <= len(value) <= CLIENT_MUTATION_ID_MAX:
+    if value is not None and (not 1 <= len(value) <= CLIENT_MUTATION_ID_MAX or has_nul(value)):
         errors.append(
             FieldError(
                 ErrorCode.VALIDATION,
-                f"clientMutationId must be 1 to {CLIENT_MUTATION_ID_MAX} characters.",
+                f"clientMutationId must be 1 to {CLIENT_MUTATION_ID_MAX} printable characters.",
                 "clientMutationId",
             )
         )

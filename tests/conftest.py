@@ -7,11 +7,14 @@ is an error, not a skip. Each run creates its own database and drops it afterwar
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +77,9 @@ class Backend:
             "broker_url": self.broker_url,
             "jwt_secret": TEST_SECRET,
             "data_dir": str(self.data_dir),
+            # Generous enough for the busiest test; the rate-limit tests set their own.
+            "rate_limit_per_minute": 1_000_000,
+            "rate_limit_burst": 100_000,
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]
@@ -179,16 +185,22 @@ class Api:
         return body["errors"][0]
 
 
-@pytest.fixture
-async def app_client(backend: Backend) -> AsyncIterator[TestClient]:
-    app = create_app(backend.settings())
-    client = TestClient(TestServer(app))
+@asynccontextmanager
+async def serve(backend: Backend, **overrides: Any) -> AsyncIterator[TestClient]:
+    """A running app on empty tables; one at a time (the ORM's connections are process-wide)."""
+    client = TestClient(TestServer(create_app(backend.settings(**overrides))))
     await client.start_server()
     try:
         await _empty_tables()
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def app_client(backend: Backend) -> AsyncIterator[TestClient]:
+    async with serve(backend) as client:
+        yield client
 
 
 @pytest.fixture
@@ -228,3 +240,22 @@ def count_statements() -> Iterator[Any]:
 
 
 REPO = Path(__file__).resolve().parent.parent
+JS = Path(__file__).resolve().parent / "js"
+
+
+@pytest.fixture(scope="session")
+def js_packages() -> Path:
+    """tests/js with its npm packages (graphql-ws client, graphql-http audit) installed."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        if IN_CI:
+            pytest.fail("node and npm are needed for the JavaScript client tests")
+        pytest.skip("node/npm not installed")
+    wanted = json.loads((JS / "package.json").read_text())["dependencies"]
+    if any(not (JS / "node_modules" / name).exists() for name in wanted):
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=JS,
+            check=True,
+            timeout=300,
+        )
+    return JS

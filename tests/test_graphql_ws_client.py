@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI, Api
+from tests.conftest import Api
 from tests.fixtures import REPLY, create_ticket
-
-JS = Path(__file__).parent / "js"
 
 
 @pytest.fixture(scope="session")
-def node_client() -> Path:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        if IN_CI:
-            pytest.fail("node and npm are needed for the graphql-ws client test")
-        pytest.skip("node/npm not installed")
-    if not (JS / "node_modules" / "graphql-ws").exists():
-        import subprocess
-
-        subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=JS,
-            check=True,
-            timeout=300,
-        )
-    return JS / "subscribe.mjs"
+def node_client(js_packages: Path) -> Path:
+    return js_packages / "subscribe.mjs"
 
 
 class Node:

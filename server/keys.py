@@ -1,0 +1,38 @@
+"""Typed keys for what the application and each request carry."""
+
+from __future__ import annotations
+
+import weakref
+
+from aiohttp import web
+
+from models.storage import IncomingFile, LocalStorage
+from pubsub import Broker
+from server.config import Settings
+from server.fanout import SharedSubscriptions
+from server.metrics import CountingBroker, Metrics
+from server.persisted import PersistedQueries
+from services.attachments import Limits
+from services.live import EventFeed
+from services.rate_limit import Limiter
+from services.users import KnownUsers
+from services.viewer import Viewer
+
+SETTINGS = web.AppKey("settings", Settings)
+BROKER = web.AppKey("broker", Broker)
+KNOWN_USERS = web.AppKey("known_users", KnownUsers)
+FEED = web.AppKey("feed", EventFeed)
+SHARED = web.AppKey("shared_subscriptions", SharedSubscriptions)
+METRICS = web.AppKey("metrics", Metrics)
+COUNTING = web.AppKey("counting_broker", CountingBroker)
+STORAGE = web.AppKey("storage", LocalStorage)
+LIMITS = web.AppKey("attachment_limits", Limits)
+RATE_LIMITER = web.AppKey("rate_limiter", Limiter)
+PERSISTED = web.AppKey("persisted_queries", PersistedQueries)
+SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
+
+REQUEST_ID = web.RequestKey("request_id", str)
+VIEWER = web.RequestKey("viewer", Viewer)
+TOKEN_EXPIRES = web.RequestKey("token_expires", float)
+MEDIA_TYPE = web.RequestKey("media_type", str)
+INCOMING: web.RequestKey[dict[str, IncomingFile]] = web.RequestKey("incoming_files")

@@ -1,0 +1,389 @@
+"""The GraphQL endpoint: Strawberry's aiohttp view, held to the GraphQL-over-HTTP specification.
+
+- Media types: `application/graphql-response+json` when the client accepts it (request errors are
+  then 400 and carry no `data`), `application/json` otherwise (well-formed requests get 200);
+  406 when the client accepts neither.
+- GET runs queries only: a mutation over GET is 405 with `Allow: POST`. POST takes JSON, or the
+  GraphQL multipart request for uploads; anything else is 415. Malformed bodies are 400.
+- Every error body is JSON `{"errors": [{message, extensions: {code}}]}`.
+- Automatic persisted queries, bounded batching, bounded WebSocket messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import BodyPartReader, web
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
+from strawberry.aiohttp.views import GraphQLView
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.file_uploads.utils import replace_placeholders_with_files
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
+
+from models.storage import IncomingFile, TooLarge
+from resolvers.context import Context
+from server import auth
+from server.errors import INTERNAL_CODE, label_request_error
+from server.keys import (
+    BROKER,
+    FEED,
+    INCOMING,
+    KNOWN_USERS,
+    LIMITS,
+    MEDIA_TYPE,
+    PERSISTED,
+    RATE_LIMITER,
+    REQUEST_ID,
+    SETTINGS,
+    SOCKETS,
+    STORAGE,
+    TOKEN_EXPIRES,
+    VIEWER,
+)
+from server.persisted import PersistedQueryError
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+FORM_FIELD_MAX = 1024 * 1024
+STATUS_CODES = {
+    400: "BAD_REQUEST",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+class RequestError(HTTPException):
+    """A request refused before any GraphQL ran."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, message)
+        self.code = code or STATUS_CODES.get(status, "BAD_REQUEST")
+        self.headers = headers or {}
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an Accept header, or None when none of ours is acceptable."""
+    if not accept:
+        return JSON
+    quality = {GRAPHQL_RESPONSE: 0.0, JSON: 0.0}
+    for item in accept.split(","):
+        media, _, parameters = item.partition(";")
+        media = media.strip().lower()
+        q = 1.0
+        for parameter in parameters.split(";"):
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media == GRAPHQL_RESPONSE:
+            quality[GRAPHQL_RESPONSE] = max(quality[GRAPHQL_RESPONSE], q)
+        elif media in (JSON, "application/*", "*/*"):
+            quality[JSON] = max(quality[JSON], q)
+    if quality[GRAPHQL_RESPONSE] > 0 and quality[GRAPHQL_RESPONSE] >= quality[JSON]:
+        return GRAPHQL_RESPONSE
+    return JSON if quality[JSON] > 0 else None
+
+
+def error_body(message: str, code: str) -> bytes:
+    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """No data and no error with a path: the operation never started executing."""
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or ())
+    )
+
+
+class HelpdeskView(GraphQLView[Context, None]):
+    """Strawberry's aiohttp view with our context, orjson, and the rules above."""
+
+    async def get_context(self, request: web.Request, response: Any) -> Context:
+        app = request.app
+        return Context(
+            viewer=request.get(VIEWER),
+            broker=app[BROKER],
+            feed=app[FEED],
+            request_id=request[REQUEST_ID],
+            expires_at=request.get(TOKEN_EXPIRES),
+            storage=app[STORAGE],
+            limits=app[LIMITS],
+            rate_limiter=app[RATE_LIMITER],
+            request=request,
+            response=response,
+        )
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self.run(request=request)
+        except RequestError as error:
+            return self.error_response(
+                request, error.status_code, error.reason, error.code, error.headers
+            )
+        except HTTPException as error:
+            return self.error_response(request, error.status_code, error.reason)
+        except web.HTTPRequestEntityTooLarge:
+            limit = request.app[SETTINGS].max_body_bytes
+            return self.error_response(request, 413, f"Bodies are limited to {limit} bytes.")
+        finally:
+            for incoming in request.get(INCOMING, {}).values():
+                incoming.discard()  # uploads not stored by a resolver leave nothing behind
+
+    def error_response(
+        self,
+        request: web.Request,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        return web.Response(
+            status=status,
+            body=error_body(message, code or STATUS_CODES.get(status, "BAD_REQUEST")),
+            content_type=request.get(MEDIA_TYPE) or JSON,
+            headers=headers,
+        )
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """GraphiQL for browsers (HTML accepted) asking for the endpoint itself, nothing else."""
+        params = request.query_params
+        return (
+            request.method == "GET"
+            and params.get("query") is None
+            and params.get("extensions") is None
+            and "text/html" in request.headers.get("accept", "")
+        )
+
+    async def get_sub_response(self, request: web.Request) -> web.Response:
+        media = negotiate(request.headers.get("Accept"))
+        request[MEDIA_TYPE] = media or ""
+        response = web.Response()
+        response.content_type = media or JSON
+        return response
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        raw: web.Request = request.request  # type: ignore[attr-defined]
+        if not raw[MEDIA_TYPE]:
+            raise RequestError(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.")
+        if request.method == "GET":
+            data: Any = self.parse_query_params(request.query_params)
+        else:
+            content_type, _ = parse_content_type(request.content_type or "")
+            if content_type == JSON:
+                data = self.parse_json(await request.get_body())
+            elif content_type == "multipart/form-data":
+                data = await self.parse_multipart(request)
+            else:
+                raise RequestError(
+                    415, "POST a JSON body (application/json), or multipart/form-data to upload."
+                )
+        if not isinstance(data, list):
+            return _request_data(data)
+        limit = raw.app[SETTINGS].max_batch
+        if not limit:
+            raise RequestError(400, "Batching is off: send one operation per request.")
+        if not 1 <= len(data) <= limit:
+            raise RequestError(400, f"A batch holds 1 to {limit} operations.")
+        return [_request_data(item) for item in data]
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
+    async def execute_single(
+        self,
+        request: web.Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: web.Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        method = request_adapter.method
+        try:
+            query = request.app[PERSISTED].resolve(request_data.query, request_data.extensions)
+        except PersistedQueryError as error:
+            return _refused(error.message, error.code)
+        try:
+            return await self.schema.execute(
+                query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=OperationType.from_http(method),
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as error:
+            if method == "GET":
+                raise RequestError(
+                    405, error.as_http_error_reason(method), headers={"Allow": "POST"}
+                ) from error
+            return _refused(error.as_http_error_reason(method), "BAD_REQUEST")
+        except CannotGetOperationTypeError as error:
+            return _refused(error.as_http_error_reason(), "BAD_REQUEST")
+        except MissingQueryError as error:
+            raise RequestError(400, "No GraphQL query found in the request.") from error
+
+    async def process_result(
+        self, request: web.Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        for error in result.errors or ():
+            label_request_error(error)
+        body = process_result(result)
+        if _is_request_error(result):
+            del body["data"]  # the specification's shape for an operation that never ran
+        return body
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: web.Response,
+    ) -> web.Response:
+        if isinstance(response_data, dict) and "data" not in response_data:
+            codes = {
+                (error.get("extensions") or {}).get("code")
+                for error in response_data.get("errors") or ()
+                if isinstance(error, dict)
+            }
+            if INTERNAL_CODE in codes:
+                sub_response.set_status(500)
+            elif sub_response.content_type == GRAPHQL_RESPONSE:
+                sub_response.set_status(400)
+        sub_response.body = orjson.dumps(response_data)
+        return sub_response
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
+        """GraphQL multipart request, streamed: files go to disk while their size is counted."""
+        raw: web.Request = request.request  # type: ignore[attr-defined]
+        settings = raw.app[SETTINGS]
+        form: dict[str, str] = {}
+        files: dict[str, IncomingFile] = {}
+        raw[INCOMING] = files
+        reader = await raw.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or not part.name:
+                raise RequestError(400, "Unable to parse the multipart body.")
+            if part.filename is None:
+                form[part.name] = await _bounded_text(part)
+                continue
+            if len(files) >= settings.attachments_per_message:
+                raise RequestError(400, "Too many files in one request.")
+            try:
+                files[part.name] = await raw.app[STORAGE].receive(
+                    _chunks(part),
+                    filename=part.filename,
+                    content_type=part.headers.get("Content-Type"),
+                    limit=settings.attachment_max_bytes,
+                    hard_limit=4 * settings.attachment_max_bytes,
+                )
+            except TooLarge:
+                raise RequestError(
+                    413,
+                    f"Files are limited to {settings.attachment_max_bytes} bytes.",
+                    "ATTACHMENT_TOO_LARGE",
+                ) from None
+        operations = self.parse_json(form.get("operations", "{}"))
+        files_map = self.parse_json(form.get("map", "{}"))
+        try:
+            return replace_placeholders_with_files(operations, files_map, files)
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+            raise RequestError(400, "File(s) missing in form data.") from exc
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate from `connection_init`: {"Authorization": "Bearer …"} or {"token": …}.
+
+        A bad token closes the socket with 4403; no token leaves it anonymous.
+        """
+        params = context.connection_params or {}
+        try:
+            header = params.get("Authorization") or params.get("authorization")
+            token = params.get("token") or auth.bearer(header if isinstance(header, str) else None)
+            if token is None:
+                return UNSET
+            if not isinstance(token, str):
+                raise auth.InvalidToken("token must be a string")
+            claims = auth.decode(token, context.request.app[SETTINGS].jwt_secret)
+        except auth.InvalidToken as exc:
+            raise ConnectionRejectionError({"message": str(exc)}) from exc
+        viewer = await context.request.app[KNOWN_USERS].ensure(
+            user_id=claims.sub, name=claims.name, role=claims.role
+        )
+        context.sign_in(viewer, claims.expires_at)
+        return UNSET
+
+    async def create_websocket_response(
+        self, request: web.Request, subprotocol: str | None
+    ) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(
+            protocols=[subprotocol] if subprotocol else [],
+            max_msg_size=request.app[SETTINGS].max_body_bytes,
+        )
+        await socket.prepare(request)
+        request.app[SOCKETS].add(socket)
+        return socket
+
+    def encode_json(self, data: object) -> str:
+        # A str goes out as a text frame, which graphql-transport-ws clients require.
+        return orjson.dumps(data).decode()
+
+
+def _request_data(data: Any) -> GraphQLRequestData:
+    if not isinstance(data, dict):
+        raise RequestError(400, "A GraphQL request is a JSON object.")
+    query = data.get("query")
+    variables = data.get("variables")
+    operation_name = data.get("operationName")
+    extensions = data.get("extensions")
+    if not isinstance(query, str | None):
+        raise RequestError(400, "`query` must be a string.")
+    if not isinstance(variables, dict | None):
+        raise RequestError(400, "`variables` must be an object.")
+    if not isinstance(operation_name, str | None):
+        raise RequestError(400, "`operationName` must be a string.")
+    if not isinstance(extensions, dict | None):
+        raise RequestError(400, "`extensions` must be an object.")
+    return GraphQLRequestData(
+        query=query, variables=variables, operation_name=operation_name, extensions=extensions
+    )
+
+
+def _refused(message: str, code: str) -> ExecutionResult:
+    return PreExecutionError(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(64 * 1024):
+        yield chunk
+
+
+async def _bounded_text(part: BodyPartReader) -> str:
+    data = bytearray()
+    async for chunk in _chunks(part):
+        data += chunk
+        if len(data) > FORM_FIELD_MAX:
+            raise RequestError(413, "Multipart form field too large.")
+    return data.decode("utf-8", errors="replace")
