@@ -4,7 +4,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint format schema schema-check bench clean
+.PHONY: install run test lint format schema schema-check clean \
+	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +38,23 @@ schema: install
 schema-check: install
 	$(BIN)/helpdesk schema-check
 
-bench: install
+# Benchmarks print tables (figures measured side by side in one run); they are not tests.
+# They need the machine's PostgreSQL and Redis, and wrk (installed with apt-get when missing).
+bench: bench-history-page bench-fanout bench-crossprocess bench-writes
+
+bench-history-page: install
+	$(BIN)/python -m bench.history_page
+
+bench-fanout: install
+	$(BIN)/python -m bench.fanout
+
+bench-crossprocess: install
+	$(BIN)/python -m bench.crossprocess
+
+bench-writes: install
+	$(BIN)/python -m bench.writes
+
+bench-scale: install
 	$(BIN)/python -m bench.history --sizes 10000,1000000
 
 clean:

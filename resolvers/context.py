@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 
-from resolvers.loaders import Loaders
+from resolvers.loaders import CategoryTree, Loaders
 from services.rate_limit import Limiter, Unlimited
 from services.viewer import Viewer
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from services.live import EventFeed
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
     viewer: Viewer | None
     broker: Broker
@@ -32,16 +32,21 @@ class Context:
     response: Any = None
     connection_params: dict[str, Any] | None = None
     rate_limiter: Limiter = field(default_factory=Unlimited)
-    loaders: Loaders = field(init=False)
+    categories: CategoryTree | None = None
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(self.viewer)
+    @property
+    def loaders(self) -> Loaders:
+        """Made on first use: an idle WebSocket connection never pays for them."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.viewer, self.categories)
+        return self._loaders
 
     def sign_in(self, viewer: Viewer, expires_at: float) -> None:
         """A WebSocket authenticates after the connection is open (connection_init)."""
         self.viewer = viewer
         self.expires_at = expires_at
-        self.loaders = Loaders(viewer)
+        self._loaders = None
 
     def retry_after(self, seconds: float) -> None:
         """HTTP callers also get a `Retry-After` header (the longest wait asked in the request)."""
@@ -54,7 +59,7 @@ class Context:
 
     def fresh_loaders(self) -> None:
         """Subscriptions load each event's relations anew: caches live for one event."""
-        self.loaders = Loaders(self.viewer)
+        self._loaders = None
 
 
 Info = strawberry.Info[Context, None]

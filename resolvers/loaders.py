@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
 
@@ -19,11 +19,24 @@ if TYPE_CHECKING:
     from models import Category
 
 
+class CategoryTree:
+    """The categories as GraphQL objects, read once per process: only migrations change them.
+
+    Lookups through it are plain reads, so a page of tickets resolves its categories without
+    awaiting; a category it does not know (added since it was read) comes from the database.
+    """
+
+    def __init__(self, rows: Sequence[Category]) -> None:
+        self.by_id = {row.id: mappers.category(row) for row in rows}
+
+
 class Loaders:
     """Created per request (and per subscription event); caches only for its own lifetime."""
 
-    def __init__(self, viewer: Viewer | None) -> None:
+    def __init__(self, viewer: Viewer | None, tree: CategoryTree | None = None) -> None:
         self._viewer = viewer
+        self._tree = tree
+        self._users_now: dict[str, types.User] = {}
         self._categories: asyncio.Task[list[Category]] | None = None
         self.users = DataLoader(self._load_users)
         self.tickets = DataLoader(self._load_tickets)
@@ -48,7 +61,13 @@ class Loaders:
             self._categories = asyncio.ensure_future(categories.list_categories())
         return await self._categories
 
-    async def category(self, category_id: int) -> types.Category:
+    def category(self, category_id: int) -> Any:
+        """The category, right away when the tree knows it, else an awaitable."""
+        if self._tree is not None and (found := self._tree.by_id.get(category_id)) is not None:
+            return found
+        return self._category_from_db(category_id)
+
+    async def _category_from_db(self, category_id: int) -> types.Category:
         for c in await self._all_categories():
             if c.id == category_id:
                 return mappers.category(c)
@@ -61,6 +80,18 @@ class Loaders:
 
     async def category_roots(self) -> list[types.Category]:
         return [mappers.category(c) for c in await self._all_categories() if c.parent_id is None]
+
+    def user(self, user_id: str) -> Any:
+        """The user, right away when primed for this request, else through the loader."""
+        found = self._users_now.get(user_id)
+        return found if found is not None else self.users.load(user_id)
+
+    async def prime_users(self, ids: Iterable[str]) -> None:
+        """Read these users in one statement so that `user()` answers them without awaiting."""
+        missing = [i for i in set(ids) if i not in self._users_now]
+        if missing:
+            found = await users.get_users(ids=missing)
+            self._users_now.update({i: mappers.user(found[i]) for i in missing if i in found})
 
     async def _load_users(self, ids: Sequence[str]) -> list[types.User]:
         found = await users.get_users(ids=ids)

@@ -8,6 +8,7 @@ import strawberry
 
 from resolvers import mappers
 from resolvers.context import Info
+from resolvers.selection import selected
 from schema.enums import FaqKind, OrderDirection
 from schema.inputs import TicketFilter, TicketOrder, TicketScope
 from schema.types import (
@@ -162,5 +163,11 @@ class Query:
             page=PageArgs(first=first, after=after, last=last, before=before),
         )
         page = result.page
+        wanted = selected(info, "edges", "node")
+        people = [t.owner_id for _, t in page.items] if "owner" in wanted else []
+        if "assignee" in wanted:
+            people += [t.assignee_id for _, t in page.items if t.assignee_id is not None]
+        if people:  # one statement, and the page's owner fields resolve without awaiting
+            await info.context.loaders.prime_users(people)
         edges = [TicketEdge(cursor=cursor, node=mappers.ticket(t)) for cursor, t in page.items]
         return TicketConnection(edges=edges, page_info=page_info(page), counts=result)

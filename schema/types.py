@@ -50,10 +50,10 @@ class Category:
         return self.name_en if locale is Locale.EN else self.name_ru
 
     @strawberry.field(description="The section this question type belongs to.")
-    async def parent(self, info: strawberry.Info[Any, Any]) -> Category | None:
+    def parent(self, info: strawberry.Info[Any, Any]) -> Category | None:
         if self.parent_id is None:
             return None
-        return await info.context.loaders.category(self.parent_id)
+        return info.context.loaders.category(self.parent_id)
 
     @strawberry.field(description="Question types of this section (empty for leaves).")
     async def children(self, info: strawberry.Info[Any, Any]) -> list[Category]:
@@ -96,8 +96,8 @@ class Message:
     author_id: strawberry.Private[str]
 
     @strawberry.field(description="Who wrote the message: the ticket's owner or support staff.")
-    async def author(self, info: strawberry.Info[Any, Any]) -> User:
-        return await info.context.loaders.users.load(self.author_id)
+    def author(self, info: strawberry.Info[Any, Any]) -> User:
+        return info.context.loaders.user(self.author_id)
 
     @strawberry.field(description="Files attached to this message.")
     async def attachments(self, info: strawberry.Info[Any, Any]) -> list[Attachment]:
@@ -134,20 +134,20 @@ class Ticket:
     solution_message_id: strawberry.Private[int | None]
 
     @strawberry.field(description="The customer who opened the ticket.")
-    async def owner(self, info: strawberry.Info[Any, Any]) -> User:
-        return await info.context.loaders.users.load(self.owner_id)
+    def owner(self, info: strawberry.Info[Any, Any]) -> User:
+        return info.context.loaders.user(self.owner_id)
 
     @strawberry.field(description="The agent working on the ticket; null until someone takes it.")
-    async def assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
+    def assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
         if self.assignee_id is None:
             return None
-        return await info.context.loaders.users.load(self.assignee_id)
+        return info.context.loaders.user(self.assignee_id)
 
     @strawberry.field(
         description="The ticket's category: a section without question types, or a question type."
     )
-    async def category(self, info: strawberry.Info[Any, Any]) -> Category:
-        return await info.context.loaders.category(self.category_id)
+    def category(self, info: strawberry.Info[Any, Any]) -> Category:
+        return info.context.loaders.category(self.category_id)
 
     @strawberry.field(
         description="The earlier ticket this one continues, if the viewer may see it."
@@ -228,16 +228,16 @@ class TicketEvent:
     request_id: strawberry.Private[int | None]
 
     @strawberry.field(description="The previous assignee (ASSIGNED); null if there was none.")
-    async def from_assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
+    def from_assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
         if self.from_assignee_id is None:
             return None
-        return await info.context.loaders.users.load(self.from_assignee_id)
+        return info.context.loaders.user(self.from_assignee_id)
 
     @strawberry.field(description="The new assignee (ASSIGNED); null for other kinds.")
-    async def to_assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
+    def to_assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
         if self.to_assignee_id is None:
             return None
-        return await info.context.loaders.users.load(self.to_assignee_id)
+        return info.context.loaders.user(self.to_assignee_id)
 
     @strawberry.field(
         description="The request this event is about: asked, declined, or approved "
@@ -255,24 +255,24 @@ class TicketEvent:
         return await info.context.loaders.tickets.load(self.ticket_id)
 
     @strawberry.field(description="Who made the change.")
-    async def actor(self, info: strawberry.Info[Any, Any]) -> User:
-        return await info.context.loaders.users.load(self.actor_id)
+    def actor(self, info: strawberry.Info[Any, Any]) -> User:
+        return info.context.loaders.user(self.actor_id)
 
     @strawberry.field(
         description="The category before (CATEGORY_CHANGED, RECATEGORIZATION_REQUESTED)."
     )
-    async def from_category(self, info: strawberry.Info[Any, Any]) -> Category | None:
+    def from_category(self, info: strawberry.Info[Any, Any]) -> Category | None:
         if self.from_category_id is None:
             return None
-        return await info.context.loaders.category(self.from_category_id)
+        return info.context.loaders.category(self.from_category_id)
 
     @strawberry.field(
         description="The category after, or the one asked for (RECATEGORIZATION_REQUESTED)."
     )
-    async def to_category(self, info: strawberry.Info[Any, Any]) -> Category | None:
+    def to_category(self, info: strawberry.Info[Any, Any]) -> Category | None:
         if self.to_category_id is None:
             return None
-        return await info.context.loaders.category(self.to_category_id)
+        return info.context.loaders.category(self.to_category_id)
 
     @strawberry.field(
         description="The message added (MESSAGE_ADDED) or recommended (SOLUTION_MARKED)."
@@ -314,24 +314,24 @@ class RecategorizationRequest:
         return await info.context.loaders.tickets.load(self.ticket_id)
 
     @strawberry.field(description="The ticket's owner who asked.")
-    async def requested_by(self, info: strawberry.Info[Any, Any]) -> User:
-        return await info.context.loaders.users.load(self.requested_by_id)
+    def requested_by(self, info: strawberry.Info[Any, Any]) -> User:
+        return info.context.loaders.user(self.requested_by_id)
 
     @strawberry.field(
         description="Who approved, declined or cancelled the request; null while PENDING."
     )
-    async def decided_by(self, info: strawberry.Info[Any, Any]) -> User | None:
+    def decided_by(self, info: strawberry.Info[Any, Any]) -> User | None:
         if self.decided_by_id is None:
             return None
-        return await info.context.loaders.users.load(self.decided_by_id)
+        return info.context.loaders.user(self.decided_by_id)
 
     @strawberry.field(description="The ticket's category when the request was made.")
-    async def from_category(self, info: strawberry.Info[Any, Any]) -> Category:
-        return await info.context.loaders.category(self.from_category_id)
+    def from_category(self, info: strawberry.Info[Any, Any]) -> Category:
+        return info.context.loaders.category(self.from_category_id)
 
     @strawberry.field(description="The category the owner asked for.")
-    async def to_category(self, info: strawberry.Info[Any, Any]) -> Category:
-        return await info.context.loaders.category(self.to_category_id)
+    def to_category(self, info: strawberry.Info[Any, Any]) -> Category:
+        return info.context.loaders.category(self.to_category_id)
 
 
 @strawberry.type(description="Whether the viewer may do one thing, and why not.")
@@ -479,8 +479,8 @@ class CategoryCount:
     category_id: strawberry.Private[int]
 
     @strawberry.field(description="The category counted.")
-    async def category(self, info: strawberry.Info[Any, Any]) -> Category:
-        return await info.context.loaders.category(self.category_id)
+    def category(self, info: strawberry.Info[Any, Any]) -> Category:
+        return info.context.loaders.category(self.category_id)
 
 
 @strawberry.type(description="Dashboard figures over the tickets the viewer may see.")

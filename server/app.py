@@ -24,6 +24,7 @@ from strawberry.schema.config import StrawberryConfig
 from models import db
 from models.storage import LocalStorage
 from pubsub import broker_from_url
+from resolvers.loaders import CategoryTree
 from schema.schema import build_schema
 from server import auth
 from server.config import Settings
@@ -32,6 +33,7 @@ from server.errors import ApiErrors
 from server.fanout import SharedSubscriptions, SharingHandler
 from server.keys import (
     BROKER,
+    CATEGORY_TREE,
     COUNTING,
     FEED,
     KNOWN_USERS,
@@ -51,7 +53,7 @@ from server.limits import OperationLimits, QueryLimits, RequestParserCache
 from server.metrics import CountingBroker, Metrics, OperationLog, live_families
 from server.persisted import PersistedQueries
 from server.view import HelpdeskView
-from services import attachments
+from services import attachments, categories
 from services.attachments import Limits
 from services.errors import NotAuthenticated
 from services.live import EventFeed
@@ -182,7 +184,11 @@ async def readyz(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     settings.check()
     app = web.Application(
-        middlewares=[cors(settings.cors_origins), request_context],
+        # No CORS layer unless configured: each layer stays on the stack of every open WebSocket.
+        middlewares=[
+            *([cors(settings.cors_origins)] if settings.cors_origins else []),
+            request_context,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -217,6 +223,10 @@ def create_app(settings: Settings) -> web.Application:
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         async with db.connected(settings.database_url):
+            try:
+                app[CATEGORY_TREE] = CategoryTree(await categories.list_categories())
+            except Exception:  # the database may be down now; categories are then read per request
+                access_log.warning("categories not read at start-up", exc_info=True)
             yield
 
     async def broker(app: web.Application) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import uvloop
 from aiohttp import web
 
 from models import db
@@ -88,7 +89,14 @@ def main(argv: list[str] | None = None) -> int:
 
         app.on_startup.append(settle)
         print(f"serving http://{settings.host}:{settings.port}/graphql", flush=True)
-        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            access_log=None,
+            loop=uvloop.new_event_loop(),  # leaner sockets, faster fan-out than the stock loop
+        )
     elif args.command == "seed-demo":
         from services.demo import seed_demo
 

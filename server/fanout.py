@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import time
+import weakref
 from collections.abc import Hashable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -82,15 +84,21 @@ def sharing_key(
         audience: Hashable = "staff"
     else:
         audience = (viewer.role.value, viewer.id)
-    variables = orjson.dumps(operation.variables or {}, option=orjson.OPT_SORT_KEYS)
+    # A str of its own size: orjson's bytes keep a larger buffer, for as long as the key lives.
+    variables = orjson.dumps(operation.variables or {}, option=orjson.OPT_SORT_KEYS).decode()
     return (operation.query, variables, operation.operation_name, audience)
 
 
-@dataclass(eq=False)
 class _Member:
-    operation: Operation[Context, None]
-    socket: Any  # aiohttp WebSocketResponse
-    expires_at: float | None
+    """One subscriber of a group: its operation, socket and token expiry; no task of its own."""
+
+    __slots__ = ("__weakref__", "group", "handler", "operation", "socket")
+
+    def __init__(self, handler: SharingHandler, operation: Operation[Context, None]) -> None:
+        self.handler = handler
+        self.operation = operation
+        self.socket: Any = getattr(handler.websocket, "ws", None)  # aiohttp WebSocketResponse
+        self.group: _Group | None = None  # None once it has left
 
     async def send_next(self, payload: str) -> None:
         if self.operation.completed:
@@ -99,6 +107,12 @@ class _Member:
         with contextlib.suppress(ConnectionResetError, RuntimeError):
             await self.socket.send_str(f'{{"id":{op_id},"type":"next","payload":{payload}}}')
 
+    async def finish(self, message: dict[str, Any]) -> None:
+        """The operation's last message (complete or error); the handler forgets it."""
+        self.handler.members.pop(self.operation.id, None)
+        with contextlib.suppress(ConnectionResetError, RuntimeError, KeyError):
+            await self.operation.send_operation_message(message)  # type: ignore[arg-type]
+
 
 @dataclass(eq=False)
 class _Group:
@@ -106,7 +120,6 @@ class _Group:
     operation: Operation[Context, None]
     context: Context
     members: set[_Member] = field(default_factory=set)
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
 
@@ -114,40 +127,69 @@ class SharedSubscriptions:
     def __init__(self, schema: BaseSchema) -> None:
         self._schema = schema
         self._groups: dict[Hashable, _Group] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Token expiries of all members in one heap, swept by one task (a timer per member
+        # would cost a context copy each).
+        self._expiries: list[tuple[float, int, weakref.ref[_Member]]] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._sequence = 0
 
     @property
     def group_count(self) -> int:
         return len(self._groups)
 
-    async def run(
-        self,
-        handler: BaseGraphQLTransportWSHandler[Context, None],
-        operation: Operation[Context, None],
-        key: Hashable,
-    ) -> None:
-        """Join (or start) the group for `key` until it ends, the client completes the operation,
-        or the member's token expires."""
-        context: Context = handler.context
+    def join(self, member: _Member, key: Hashable) -> _Group:
+        """Add the member to the group for `key`, starting the group if it is new."""
+        context: Context = member.handler.context
         group = self._groups.get(key)
-        if group is None:
+        if group is not None:
+            member.operation.query = group.operation.query  # one copy of the text per group
+        else:
             # The group's own context never expires: expiry is each member's.
-            group = _Group(key, operation, replace(context, expires_at=None))
+            group = _Group(key, member.operation, replace(context, expires_at=None))
             group.context.fresh_loaders()
             self._groups[key] = group
             group.task = asyncio.create_task(self._drive(group))
-        member = _Member(operation, getattr(handler.websocket, "ws", None), context.expires_at)
         group.members.add(member)
-        try:
-            timeout = None if member.expires_at is None else member.expires_at - time.time()
-            try:
-                await asyncio.wait_for(group.finished.wait(), timeout)
-            except TimeoutError:
-                group.members.discard(member)
-                await _send_expired(member)
-        finally:
-            group.members.discard(member)
-            if not group.members and not group.finished.is_set():
-                self._end(group)
+        member.group = group
+        if context.expires_at is not None:
+            self._sequence += 1
+            entry = (context.expires_at, self._sequence, weakref.ref(member))
+            heapq.heappush(self._expiries, entry)
+            if self._sweeper is None or self._sweeper.done():
+                self._sweeper = asyncio.create_task(self._sweep())
+        return group
+
+    def leave(self, group: _Group, member: _Member) -> None:
+        member.group = None
+        group.members.discard(member)
+        if not group.members:
+            self._end(group)
+
+    async def _sweep(self) -> None:
+        """End members whose token expired, soonest first; sleeps until the next expiry."""
+        while self._expiries:
+            expires_at, _, ref = self._expiries[0]
+            wait = expires_at - time.time()
+            if wait > 0:
+                await asyncio.sleep(min(wait, 1.0))  # re-checked: members come and go
+                self._compact()
+                continue
+            heapq.heappop(self._expiries)
+            member = ref()
+            if member is not None and member.group is not None:  # still subscribed
+                self.leave(member.group, member)
+                task = asyncio.create_task(_send_expired(member))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    def _compact(self) -> None:
+        """Drop the entries of members gone (a weak reference each) once they are most."""
+        if len(self._expiries) > 1024:
+            alive = [e for e in self._expiries if (m := e[2]()) is not None and m.group is not None]
+            if len(alive) < len(self._expiries) // 2:
+                heapq.heapify(alive)
+                self._expiries = alive
 
     def _end(self, group: _Group) -> None:
         if self._groups.get(group.key) is group:
@@ -168,8 +210,8 @@ class SharedSubscriptions:
                 first = True
                 async for result in source:
                     if first and isinstance(result, PreExecutionError):
-                        for member in list(group.members):
-                            await member.operation.send_initial_errors(result.errors or [])
+                        errors = [error.formatted for error in result.errors or []]
+                        await self._finish_all(group, "error", errors)
                         return
                     first = False
                     if not isinstance(result, ExecutionResult):
@@ -180,35 +222,80 @@ class SharedSubscriptions:
                     encoded = orjson.dumps(payload).decode()  # once for every member
                     for member in list(group.members):
                         await member.send_next(encoded)
-            for member in list(group.members):
-                await member.operation.send_operation_message(
-                    {"id": member.operation.id, "type": "complete"}
-                )
+            await self._finish_all(group, "complete")
         finally:
-            group.finished.set()
             if self._groups.get(group.key) is group:
                 del self._groups[group.key]
+
+    async def _finish_all(self, group: _Group, kind: str, errors: list[Any] | None = None) -> None:
+        members, group.members = list(group.members), set()
+        for member in members:
+            member.group = None
+            message: dict[str, Any] = {"id": member.operation.id, "type": kind}
+            if errors is not None:
+                message["payload"] = errors
+            await member.finish(message)
 
 
 async def _send_expired(member: _Member) -> None:
     error = NotAuthenticated("The token expired: reconnect with a fresh token.")
     formatted = {"message": error.message, "extensions": {"code": error.code}}
     await member.send_next(orjson.dumps({"data": None, "errors": [formatted]}).decode())
-    await member.operation.send_operation_message({"id": member.operation.id, "type": "complete"})
+    await member.finish({"id": member.operation.id, "type": "complete"})
 
 
 class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws, with shareable subscriptions routed to `SharedSubscriptions`."""
+    """graphql-transport-ws, with shareable subscriptions routed to `SharedSubscriptions`.
+
+    A shared subscription is a member of its group: it has no task of its own, only its entry
+    here (`members`) and, when its token expires, a timer.
+    """
 
     shared: SharedSubscriptions
     limits: QueryLimits = QueryLimits()
 
-    async def run_operation(self, operation: Operation[Context, None]) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.members: dict[str, tuple[_Group, _Member]] = {}
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self.connection_init_timeout_task = None  # cancelled: no need to keep it around
+
+    async def handle_subscribe(self, message: Any) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            not self.connection_acknowledged
+            or message["id"] in self.operations
+            or (limit is not None and len(self.operations) >= limit)
+        ):
+            await super().handle_subscribe(message)  # refuses it as the protocol says
+            return
+        payload = message["payload"]
+        operation: Operation[Context, None] = Operation(
+            self,
+            message["id"],
+            payload["query"],
+            payload.get("variables"),
+            payload.get("operationName"),
+        )
         key = sharing_key(operation, self.context, self.limits)
         if key is None:
-            await super().run_operation(operation)
+            await super().handle_subscribe(message)
             return
-        try:
-            await self.shared.run(self, operation, key)
-        finally:
-            self.operations.pop(operation.id, None)
+        member = _Member(self, operation)
+        self.operations[operation.id] = operation
+        self.members[operation.id] = (self.shared.join(member, key), member)
+
+    def forget_id(self, id: str) -> None:
+        self.operations.pop(id, None)
+        self.members.pop(id, None)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        shared = self.members.pop(operation_id, None)
+        if shared is None:
+            await super().cleanup_operation(operation_id)
+            return
+        self.operations.pop(operation_id, None)
+        self.shared.leave(*shared)

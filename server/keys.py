@@ -8,6 +8,7 @@ from aiohttp import web
 
 from models.storage import IncomingFile, LocalStorage
 from pubsub import Broker
+from resolvers.loaders import CategoryTree
 from server.config import Settings
 from server.fanout import SharedSubscriptions
 from server.metrics import CountingBroker, Metrics
@@ -29,6 +30,7 @@ STORAGE = web.AppKey("storage", LocalStorage)
 LIMITS = web.AppKey("attachment_limits", Limits)
 RATE_LIMITER = web.AppKey("rate_limiter", Limiter)
 PERSISTED = web.AppKey("persisted_queries", PersistedQueries)
+CATEGORY_TREE = web.AppKey("category_tree", CategoryTree)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -36,6 +36,7 @@ from server import auth
 from server.errors import INTERNAL_CODE, label_request_error
 from server.keys import (
     BROKER,
+    CATEGORY_TREE,
     FEED,
     INCOMING,
     KNOWN_USERS,
@@ -131,6 +132,7 @@ class HelpdeskView(GraphQLView[Context, None]):
             storage=app[STORAGE],
             limits=app[LIMITS],
             rate_limiter=app[RATE_LIMITER],
+            categories=app.get(CATEGORY_TREE),
             request=request,
             response=response,
         )
@@ -333,6 +335,7 @@ class HelpdeskView(GraphQLView[Context, None]):
             user_id=claims.sub, name=claims.name, role=claims.role
         )
         context.sign_in(viewer, claims.expires_at)
+        context.connection_params = None  # read once; not kept for the connection's life
         return UNSET
 
     async def create_websocket_response(

@@ -63,6 +63,10 @@ class EventFeed:
         self._broker = broker
         self._poll_seconds = poll_seconds
         self._subscribers: set[_Subscriber] = set()
+        # Who may want an event, by what it names: its ticket, its owner, or every ticket (staff).
+        self._by_ticket: dict[int, set[_Subscriber]] = {}
+        self._by_owner: dict[str, set[_Subscriber]] = {}
+        self._all_tickets: set[_Subscriber] = set()
         self._owners: dict[int, str] = {}
         self._cursor: int | None = None  # read on the first successful pass
         self._wake = asyncio.Event()
@@ -72,6 +76,34 @@ class EventFeed:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+    def _bucket(self, subscriber: _Subscriber) -> set[_Subscriber]:
+        if subscriber.ticket_id is not None:
+            return self._by_ticket.setdefault(subscriber.ticket_id, set())
+        if subscriber.viewer.is_staff:
+            return self._all_tickets
+        return self._by_owner.setdefault(subscriber.viewer.id, set())
+
+    def _add(self, subscriber: _Subscriber) -> None:
+        self._subscribers.add(subscriber)
+        self._bucket(subscriber).add(subscriber)
+
+    def _remove(self, subscriber: _Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+        bucket = self._bucket(subscriber)
+        bucket.discard(subscriber)
+        if not bucket and bucket is not self._all_tickets:
+            if subscriber.ticket_id is not None:
+                del self._by_ticket[subscriber.ticket_id]
+            else:
+                del self._by_owner[subscriber.viewer.id]
+
+    def _candidates(self, ticket_id: int, owner_id: str) -> list[_Subscriber]:
+        return [
+            *self._by_ticket.get(ticket_id, ()),
+            *self._all_tickets,
+            *self._by_owner.get(owner_id, ()),
+        ]
 
     async def start(self) -> None:
         self._tasks = [
@@ -129,7 +161,7 @@ class EventFeed:
             owners = await self._owners_of({e.ticket_id for e in events})
             for event in events:
                 owner_id = owners[event.ticket_id]
-                for subscriber in self._subscribers:
+                for subscriber in self._candidates(event.ticket_id, owner_id):
                     if subscriber.wants(event, owner_id):
                         subscriber.offer(event)
                         self.delivered += 1
@@ -169,7 +201,7 @@ class EventFeed:
         if ticket_id is not None and not await visible.filter(id=ticket_id).exists():
             raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
         subscriber = _Subscriber(viewer, ticket_id, kinds)
-        self._subscribers.add(subscriber)  # before reading the log, so nothing falls between
+        self._add(subscriber)  # before reading the log, so nothing falls between
         try:
             await self._ensure_cursor()
             assert self._cursor is not None
@@ -192,14 +224,14 @@ class EventFeed:
                     sent = event.id
                     yield event
         finally:
-            self._subscribers.discard(subscriber)
+            self._remove(subscriber)
 
     async def stats_updates(
         self, *, viewer: Viewer, expires_at: float | None = None, min_interval: float = 1.0
     ) -> AsyncIterator[TicketStats]:
         """The figures now, then again after visible changes, at most once per `min_interval`."""
         subscriber = _Subscriber(viewer, None, None)
-        self._subscribers.add(subscriber)
+        self._add(subscriber)
         try:
             while True:
                 pushed = time.monotonic()
@@ -212,7 +244,7 @@ class EventFeed:
                         return
                 subscriber.overflowed = False
         finally:
-            self._subscribers.discard(subscriber)
+            self._remove(subscriber)
 
 
 async def _next(subscriber: _Subscriber, expires_at: float | None) -> TicketEvent | None:

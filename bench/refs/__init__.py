@@ -1,0 +1,1 @@
+"""Reference servers the benchmarks compare our server with (`python -m bench.refs.NAME`)."""
