@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate as migrate_api
@@ -51,6 +51,11 @@ def _connection(database_url: str) -> str | dict[str, Any]:
     """SQLite gets WAL and a busy timeout so a reader never blocks the writer."""
     parts = urlsplit(database_url)
     if parts.scheme != "sqlite":
+        # A pool of 20 unless the URL says otherwise (asyncpg's default of 5 queues requests
+        # and live-event reads behind each other under load).
+        if parts.scheme.startswith("postgres") and "maxsize=" not in parts.query:
+            query = "&".join(filter(None, [parts.query, "maxsize=20"]))
+            return urlunsplit(parts._replace(query=query))
         return database_url
     path = database_url[len("sqlite://") :]
     if path != ":memory:":
