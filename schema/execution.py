@@ -33,7 +33,7 @@ _MISSING = object()
 # (attribute name or None, the Strawberry field, serializer) of a leaf field this path serves:
 # an attribute when a name is given, else a plain resolver; None for any other field.
 Plan = tuple[str | None, Any, Callable[[Any], Any]] | None
-_plans: dict[tuple[int, str, str], Plan] = {}
+PLANS = "_fast_leaf_plans"  # kept on the GraphQLSchema: one table per schema
 
 
 def _plain_resolver(definition: Any) -> bool:
@@ -62,12 +62,13 @@ def _plan(field: GraphQLField) -> Plan:
 
 
 def _plan_for(schema: GraphQLSchema, parent: GraphQLObjectType, name: str) -> Plan:
-    key = (id(schema), parent.name, name)
+    plans: dict[tuple[str, str], Plan] = schema.__dict__.setdefault(PLANS, {})
+    key = (parent.name, name)
     try:
-        return _plans[key]
+        return plans[key]
     except KeyError:
         field = parent.fields.get(name)
-        plan = _plans[key] = None if field is None else _plan(field)
+        plan = plans[key] = None if field is None else _plan(field)
         return plan
 
 

@@ -241,6 +241,7 @@ def create_app(settings: Settings) -> web.Application:
         await app[FEED].close()
 
     async def close_sockets(app: web.Application) -> None:
+        app[SHARED].close()
         sockets = app[SOCKETS]
         for socket in tuple(sockets):
             await socket.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutdown")

@@ -183,6 +183,12 @@ class SharedSubscriptions:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
+    def close(self) -> None:
+        """At shutdown: stop the expiry sweeper (the sockets are closed by the app)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._expiries.clear()
+
     def _compact(self) -> None:
         """Drop the entries of members gone (a weak reference each) once they are most."""
         if len(self._expiries) > 1024:
