@@ -21,14 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import subprocess
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -155,34 +152,6 @@ def run_helpdesk(database_url: str, customer: str, seconds: int) -> WrkResult:
         return measure(f"{base}/graphql", payload, headers, seconds)
 
 
-class StatementCounter(logging.Handler):
-    """Every SQL statement Tortoise logs, apart from opening and closing connections."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.statements: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if not message.startswith(("Created connection", "Closed connection")):
-            self.statements.append(message)
-
-
-@contextmanager
-def counting() -> Iterator[StatementCounter]:
-    logger = logging.getLogger("tortoise.db_client")
-    handler, old_level, old_propagate = StatementCounter(), logger.level, logger.propagate
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False  # counted, not printed
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate
-
-
 async def count_statements(database_url: str, customer: str) -> dict[int, int]:
     """Statements per history request for each page size, through the app without HTTP timing."""
     EXECUTOR_CACHE.clear()  # cached INSERTs are per connection name; the dialect changes
@@ -197,7 +166,7 @@ async def count_statements(database_url: str, customer: str) -> dict[int, int]:
         try:
             for first in (PAGE, *PAGE_SIZES):  # the first request only warms up (known user)
                 payload = {"query": HISTORY_QUERY, "variables": {"first": first}}
-                with counting() as counter:
+                with db.recording_statements() as counter:
                     response = await client.post("/graphql", json=payload, headers=headers)
                     answer = await response.json()
                 edges = (answer.get("data") or {}).get("tickets", {}).get("edges", [])

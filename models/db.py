@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -156,3 +157,32 @@ def connections_in_use() -> int:
     if pool is None:
         return 1 if getattr(client, "_connection", None) is not None else 0
     return int(pool.get_size() - pool.get_idle_size())
+
+
+class StatementLog(logging.Handler):
+    """Every SQL statement Tortoise sends, apart from opening and closing connections."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith(("Created connection", "Closed connection")):
+            self.statements.append(message)
+
+
+@contextmanager
+def recording_statements() -> Iterator[StatementLog]:
+    """`with recording_statements() as log:` records (without printing) what is sent meanwhile."""
+    logger = logging.getLogger("tortoise.db_client")
+    log, old_level, old_propagate = StatementLog(), logger.level, logger.propagate
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(log)
+    try:
+        yield log
+    finally:
+        logger.removeHandler(log)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate

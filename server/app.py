@@ -9,14 +9,14 @@ import time
 import urllib.parse
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import structlog
 from aiohttp import WSCloseCode, web
+from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from strawberry.extensions import DisableIntrospection, ValidationCache
 from strawberry.schema.config import StrawberryConfig
@@ -52,7 +52,7 @@ from server.keys import (
 from server.limits import OperationLimits, QueryLimits, RequestParserCache
 from server.metrics import CountingBroker, Metrics, OperationLog, live_families
 from server.persisted import PersistedQueries
-from server.view import HelpdeskView
+from server.view import HelpdeskView, error_body
 from services import attachments, categories
 from services.attachments import Limits
 from services.errors import NotAuthenticated
@@ -65,9 +65,6 @@ from services.viewer import Viewer
 REQUEST_ID_FORMAT = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 access_log = structlog.get_logger("helpdesk.access")
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
@@ -114,10 +111,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def _unauthenticated(message: str) -> web.Response:
-    body = {"errors": [{"message": message, "extensions": {"code": NotAuthenticated.code}}]}
     return web.Response(
         status=401,
-        body=orjson.dumps(body),
+        body=error_body(message, NotAuthenticated.code),
         content_type="application/json",
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
     )

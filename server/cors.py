@@ -7,12 +7,10 @@ Authorization header, so cookies are never involved and credentials are not allo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from aiohttp.typedefs import Handler, Middleware
 
 ALLOW_HEADERS = (
     "Authorization, Content-Type, Accept, X-Request-Id, Apollo-Require-Preflight, "

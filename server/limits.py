@@ -171,8 +171,9 @@ def variable_page_errors(
     document: DocumentNode, variables: dict[str, Any] | None, maximum: int
 ) -> list[GraphQLError]:
     """Page sizes passed as variables, checked once the variables are known."""
-    if not variables:
-        return []
+    variables = variables or {}
+    if not any(isinstance(v, int) and v > maximum for v in variables.values()):
+        return []  # no variable could be an oversized page: nothing to look for
     errors = []
     stack: list[Any] = list(document.definitions)
     while stack:

@@ -8,13 +8,12 @@ is an error, not a skip. Each run creates its own database and drops it afterwar
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,35 +207,10 @@ async def api(app_client: TestClient) -> Api:
     return Api(app_client)
 
 
-class StatementCounter(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.statements: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if not message.startswith(("Created connection", "Closed connection")):
-            self.statements.append(message)
-
-
 @pytest.fixture
 def count_statements() -> Iterator[Any]:
     """`with count_statements() as counter:` records every SQL statement sent meanwhile."""
-    logger = logging.getLogger("tortoise.db_client")
-
-    @contextmanager
-    def counting() -> Iterator[StatementCounter]:
-        handler = StatementCounter()
-        old_level = logger.level
-        logger.setLevel(logging.DEBUG)
-        logger.addHandler(handler)
-        try:
-            yield handler
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(old_level)
-
-    yield counting
+    yield db.recording_statements
 
 
 REPO = Path(__file__).resolve().parent.parent
