@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -25,6 +26,16 @@ class Claims:
 
 
 def decode(token: str, secret: str) -> Claims:
+    """The token's claims. A token is verified once; until it expires its claims are reused."""
+    claims = _verified(token, secret)
+    if claims.expires_at <= time.time():
+        raise InvalidToken("token expired")
+    return claims
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(token: str, secret: str) -> Claims:
+    """Signature and claims checked (failures are raised, never cached)."""
     try:
         payload = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "role"]}

@@ -118,6 +118,22 @@ async def test_valid_token_is_accepted(api: Api) -> None:
     assert "WWW-Authenticate" not in response.headers
 
 
+async def test_a_token_accepted_once_is_refused_once_it_expires(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verified tokens are reused until their `exp`, never after it."""
+    token = _raw(_claims(exp=int(time.time()) + 60))
+    headers = {"Authorization": _bearer(token)}
+    response = await api.client.post("/graphql", json={"query": ME}, headers=headers)
+    assert response.status == 200, await response.text()
+    later = time.time() + 61
+    monkeypatch.setattr(auth.time, "time", lambda: later)
+    response = await api.client.post("/graphql", json={"query": ME}, headers=headers)
+    body = await response.json()
+    assert response.status == 401, body
+    assert body["errors"][0]["message"] == "token expired", body
+
+
 def _as(api: Api, sub: str, role: str, name: str) -> dict[str, str]:
     return {"Authorization": _bearer(api.token(sub, role, name=name))}
 
