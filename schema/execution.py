@@ -1,39 +1,59 @@
-"""A faster path through graphql-core for the most common fields: leaves read off an object.
+"""A faster path through graphql-core for the common shape of a page: objects read synchronously.
 
-Most fields of a page (ids, numbers, texts, enums, timestamps) have no resolver: Strawberry reads
-the attribute and graphql-core serializes it. The general path builds a resolve-info object and
-walks the completion machinery for each of them; here such a field is read and serialized
-directly. A leaf with a small synchronous resolver that needs no `info` (a name in the requested
-language, say) is called directly too, its arguments converted once per request rather than once
-per object. Anything unusual (a null, a value the scalar refuses, resolver middleware) takes the
-general path, which reports errors exactly as before.
+Most fields of a page (ids, numbers, texts, enums, timestamps, the edges of a connection, the
+owner and category of a ticket) are read off an object or come from a small synchronous
+resolver. graphql-core's general path builds a resolve-info object, wraps the call in
+Strawberry's argument conversion and extension chain and walks its completion machinery for
+each of them, for each object of a list. Here such a field, and the whole selection below it
+when every field in it is of that kind, is resolved and completed in one plain recursive walk.
+
+Anything unusual takes the general path, which then answers and reports errors exactly as it
+always does: an awaitable result, a null in a non-null position, a value a scalar refuses, an
+exception, an abstract type, `@defer`, resolver middleware or field extensions. The fast walk
+calls only synchronous resolvers, which read and do not write, so starting over on the general
+path is safe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from inspect import iscoroutine
 from typing import Any
 
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLScalarType,
     GraphQLSchema,
 )
+from graphql.execution.executor import to_nodes
 from graphql.execution.values import get_argument_values
-from graphql.pyutils import Undefined
+from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
 DEFINITION = "strawberry-definition"
-_MISSING = object()
+TYPENAME = "__typename"
+PLANS = "_fast_plans"  # kept on the GraphQLSchema: one table per schema
 
-# (attribute name or None, the Strawberry field, serializer) of a leaf field this path serves:
-# an attribute when a name is given, else a plain resolver; None for any other field.
-Plan = tuple[str | None, Any, Callable[[Any], Any]] | None
-PLANS = "_fast_leaf_plans"  # kept on the GraphQLSchema: one table per schema
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How the fast path reads one field: an attribute, or a synchronous resolver."""
+
+    attribute: str | None  # read this attribute when set, else call the resolver
+    definition: Any  # the StrawberryField
+    info_name: str | None  # the resolver's `info` parameter, if it takes one
+    field: GraphQLField
+
+
+class _Fallback(Exception):
+    """The fast walk met something only the general path answers; start the field over."""
 
 
 def _plain_resolver(definition: Any) -> bool:
@@ -42,27 +62,26 @@ def _plain_resolver(definition: Any) -> bool:
         resolver is not None
         and not definition.is_async
         and not definition.extensions
-        and resolver.info_parameter is None
         and resolver.root_parameter is None
         and resolver.parent_parameter is None
         and resolver.self_parameter is not None
     )
 
 
-def _plan(field: GraphQLField) -> Plan:
+def _plan(field: GraphQLField) -> Plan | None:
     definition = (field.extensions or {}).get(DEFINITION)
-    leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-    if definition is None or not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
+    if definition is None:
         return None
     if getattr(field.resolve, "_is_default", False):  # no resolver, extension or handler
-        return definition.python_name, definition, leaf.serialize
+        return Plan(definition.python_name, definition, None, field)
     if _plain_resolver(definition):
-        return None, definition, leaf.serialize
+        info = definition.base_resolver.info_parameter
+        return Plan(None, definition, None if info is None else info.name, field)
     return None
 
 
-def _plan_for(schema: GraphQLSchema, parent: GraphQLObjectType, name: str) -> Plan:
-    plans: dict[tuple[str, str], Plan] = schema.__dict__.setdefault(PLANS, {})
+def _plan_for(schema: GraphQLSchema, parent: GraphQLObjectType, name: str) -> Plan | None:
+    plans: dict[tuple[str, str], Plan | None] = schema.__dict__.setdefault(PLANS, {})
     key = (parent.name, name)
     try:
         return plans[key]
@@ -72,7 +91,12 @@ def _plan_for(schema: GraphQLSchema, parent: GraphQLObjectType, name: str) -> Pl
         return plan
 
 
-class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
+# Compiled forms: a field reads its value off a source; a type completes a value at a path.
+FieldStep = Callable[[Any, Path], Any]
+Completion = Callable[[Any, Path], Any]
+
+
+class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def execute_field(
         self,
         parent_type: GraphQLObjectType,
@@ -81,48 +105,174 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         path: Any,
         position_context: Any,
     ) -> Any:
-        details = field_details_list[0]
-        node = details.node
-        plan = (
-            None
-            if getattr(self.middleware_manager, "middlewares", None)
-            else _plan_for(self.schema, parent_type, node.name.value)
-        )
-        if plan is not None:
-            attribute, definition, serialize = plan
-            try:
-                if attribute is not None:
-                    value = _MISSING if node.arguments else getattr(source, attribute, _MISSING)
-                else:
-                    arguments = self._arguments(details, parent_type)
-                    value = definition.base_resolver(source, **arguments)
-                serialized = Undefined if value is None or value is _MISSING else serialize(value)
-            except Exception:  # the general path raises it again, with the field's path
-                serialized = Undefined
-            if serialized is not Undefined and serialized is not None:
-                return serialized
+        if position_context is None and not getattr(self.middleware_manager, "middlewares", None):
+            step = self._compiled(parent_type, field_details_list)
+            if step is not None:
+                try:
+                    return step(source, path.prev)  # steps take their parent's path
+                except _Fallback:
+                    pass
         return super().execute_field(
             parent_type, source, field_details_list, path, position_context
         )
 
-    def _arguments(self, details: Any, parent_type: GraphQLObjectType) -> dict[str, Any]:
+    # Compiling, once per request for each selection: None when the general path must answer.
+    # Each compiled step answers as graphql-core would, or raises _Fallback.
+
+    def _compiled(self, parent_type: GraphQLObjectType, details: Any) -> FieldStep | None:
+        memo: dict[tuple[str, int], tuple[Any, FieldStep | None]] = self.__dict__.setdefault(
+            "_compiled_memo", {}
+        )
+        key = (parent_type.name, id(details))
+        found = memo.get(key)
+        if found is None:  # the list is kept alive with its entry, so its id is not reused
+            found = memo[key] = (details, self._compile_field(parent_type, details))
+        return found[1]
+
+    def _compile_field(self, parent_type: GraphQLObjectType, details: Any) -> FieldStep | None:
+        node = details[0].node
+        name = node.name.value
+        if name == TYPENAME:
+            type_name = parent_type.name
+            return lambda source, path: type_name
+        plan = _plan_for(self.schema, parent_type, name)
+        if plan is None:
+            return None
+        compiled = self._compile_type(plan.field.type, details)
+        if compiled is None:
+            return None
+        complete, leaf = compiled
+        key = node.alias.value if node.alias else name
+        parent_name = parent_type.name
+
+        if plan.attribute is not None:
+            if node.arguments:
+                return None
+            attribute = plan.attribute
+
+            def read(source: Any, path: Path) -> Any:
+                value = getattr(source, attribute, Undefined)
+                if value is Undefined:
+                    raise _Fallback
+                return complete(value, path if leaf else Path(path, key, parent_name))
+
+            return read
+
+        try:
+            arguments = self._arguments(details[0], plan)
+        except Exception:  # the general path reports it
+            return None
+        resolver = plan.definition.base_resolver
+        info_name = plan.info_name
+        is_awaitable = self.is_awaitable
+
+        def call(source: Any, path: Path) -> Any:
+            field_path = Path(path, key, parent_name)
+            try:
+                if info_name is None:
+                    value = resolver(source, **arguments)
+                else:
+                    info = self._info(plan, details, parent_type, field_path)
+                    value = resolver(source, **arguments, **{info_name: info})
+            except Exception:  # the general path raises it again, with the field's path
+                raise _Fallback from None
+            if is_awaitable(value):
+                if iscoroutine(value):
+                    value.close()  # never started; the general path calls the resolver again
+                raise _Fallback
+            return complete(value, field_path)
+
+        return call
+
+    def _compile_type(
+        self, type_: GraphQLOutputType, details: Any
+    ) -> tuple[Completion, bool] | None:
+        """How to complete a value of this type, and whether it is a leaf (needs no path)."""
+        non_null = isinstance(type_, GraphQLNonNull)
+        inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+        if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
+            serialize = inner.coerce_output_value
+
+            def leaf(value: Any, path: Path) -> Any:
+                if value is None:
+                    if non_null:
+                        raise _Fallback
+                    return None
+                try:
+                    serialized = serialize(value)
+                except Exception:
+                    raise _Fallback from None
+                if serialized is None or serialized is Undefined:
+                    raise _Fallback
+                return serialized
+
+            return leaf, True
+
+        if isinstance(inner, GraphQLList):
+            compiled = self._compile_type(inner.of_type, details)
+            if compiled is None:
+                return None
+            item = compiled[0]
+
+            def items(value: Any, path: Path) -> Any:
+                if value is None:
+                    if non_null:
+                        raise _Fallback
+                    return None
+                if not isinstance(value, list | tuple):
+                    raise _Fallback
+                return [item(v, Path(path, i, None)) for i, v in enumerate(value)]
+
+            return items, False
+
+        if not isinstance(inner, GraphQLObjectType) or inner.is_type_of is not None:
+            return None
+        grouped, new_defer_usages, forbidden = self.collect_subfields(inner, details)
+        if new_defer_usages or forbidden:
+            return None
+        steps = []
+        for response_key, sub in grouped.items():
+            step = self._compiled(inner, sub)
+            if step is None:
+                return None
+            steps.append((response_key, step))
+
+        def fields(value: Any, path: Path) -> Any:
+            if value is None:
+                if non_null:
+                    raise _Fallback
+                return None
+            return {response_key: step(value, path) for response_key, step in steps}
+
+        return fields, False
+
+    def _info(self, plan: Plan, details: Any, parent_type: GraphQLObjectType, path: Path) -> Any:
+        raw = self.build_resolve_info(plan.field, to_nodes(details), parent_type, path)
+        strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
+        return strawberry_schema.config.info_class(_raw_info=raw, _field=plan.definition)
+
+    def _arguments(self, details: Any, plan: Plan) -> dict[str, Any]:
         """The field's arguments as the resolver takes them, converted once per request."""
-        memo: dict[int, dict[str, Any]] = self.__dict__.setdefault("_argument_memo", {})
+        memo: dict[int, tuple[Any, dict[str, Any]]] = self.__dict__.setdefault("_argument_memo", {})
         node = details.node
+        if details.fragment_variable_values is not None:
+            raise _Fallback
         found = memo.get(id(node))
         if found is None:
-            field = parent_type.fields[node.name.value]
+            if not node.arguments and not plan.field.args:
+                return {}
             strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
-            found = memo[id(node)] = convert_arguments(
+            converted = convert_arguments(
                 get_argument_values(
-                    field,
+                    plan.field,
                     node,
                     self.variable_values,
                     details.fragment_variable_values,
                     self.hide_suggestions,
                 ),
-                field.extensions[DEFINITION].arguments,
+                plan.definition.arguments,
                 scalar_registry=strawberry_schema.schema_converter.scalar_registry,
                 config=strawberry_schema.config,
             )
-        return found
+            found = memo[id(node)] = (node, converted)
+        return found[1]

@@ -13,7 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
-from schema.execution import FastLeafExecutionContext
+from schema.execution import FastPathExecutionContext
 
 
 class HelpdeskSchema(strawberry.Schema):
@@ -31,5 +31,5 @@ def build_schema(
         subscription=Subscription,
         extensions=list(extensions),
         config=config,
-        execution_context_class=FastLeafExecutionContext,
+        execution_context_class=FastPathExecutionContext,
     )

@@ -1,14 +1,24 @@
-"""The fast path for leaf fields answers exactly as graphql-core's general path does."""
+"""The fast path answers exactly as graphql-core's general path does, for leaves and whole pages."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from typing import Any
+import os
+from typing import Any, NewType
 
 import pytest
 import strawberry
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strawberry.schema.config import StrawberryConfig
 
-from schema.execution import FastLeafExecutionContext
+from schema.execution import FastPathExecutionContext
+
+# A resolver's awaitable left unawaited by the fast path would surface as one of these.
+pytestmark = pytest.mark.filterwarnings(
+    "error::RuntimeWarning", "error::pytest.PytestUnraisableExceptionWarning"
+)
 
 
 @strawberry.enum
@@ -54,7 +64,7 @@ QUERY = """query($loud: Boolean) {
 
 @pytest.mark.parametrize("loud", [True, False])
 async def test_fast_and_general_paths_agree(loud: bool) -> None:
-    fast = strawberry.Schema(query=Query, execution_context_class=FastLeafExecutionContext)
+    fast = strawberry.Schema(query=Query, execution_context_class=FastPathExecutionContext)
     general = strawberry.Schema(query=Query)
     results = [
         await schema.execute(QUERY, variable_values={"loud": loud}) for schema in (fast, general)
@@ -83,3 +93,195 @@ async def test_fast_and_general_paths_agree(loud: bool) -> None:
         ("items", 1, "count"),
         ("items", 2, "title"),
     ]
+
+
+# A graph of people with every kind of field the fast path meets or must leave to graphql-core:
+# attributes, synchronous resolvers with and without `info` and arguments, async resolvers,
+# resolvers that raise, nulls in non-null places, values a scalar refuses, abstract types.
+
+
+# A scalar that refuses some values by answering null, as a custom scalar may.
+Mood = NewType("Mood", str)
+MOOD = strawberry.scalar(
+    name="Mood", serialize=lambda value: None if value == "none" else value, parse_value=str
+)
+
+
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Dog(Named):
+    barks: bool
+
+
+@strawberry.type
+class Cat(Named):
+    lives: int
+
+
+@strawberry.type
+class Person:
+    id: strawberry.ID
+    name: str
+    nick: str | None
+    color: Color
+    tags: list[str | None]
+    scores: list[int] | None
+    mood: Mood | None
+    friend_ids: strawberry.Private[list[int]]
+
+    @strawberry.field
+    def friends(self, info: strawberry.Info) -> list[Person]:
+        return [info.context["people"][i] for i in self.friend_ids]
+
+    @strawberry.field
+    def best_friend(self, info: strawberry.Info) -> Person | None:
+        return info.context["people"][self.friend_ids[0]] if self.friend_ids else None
+
+    @strawberry.field
+    async def rival(self, info: strawberry.Info) -> Person | None:
+        return info.context["people"][(int(self.id) + 1) % 4]
+
+    @strawberry.field
+    def pal(self, info: strawberry.Info) -> Person | None:
+        """Synchronous, but answers with an awaitable (as a DataLoader does) for some."""
+        pal = info.context["people"][(int(self.id) + 2) % 4]
+        return asyncio.sleep(0, result=pal) if self.id in "01" else pal  # type: ignore[return-value]
+
+    @strawberry.field
+    def shout(self, loud: bool = False, times: int = 1) -> str:
+        return (self.name.upper() if loud else self.name) * max(0, min(times, 3))
+
+    @strawberry.field
+    def path(self, info: strawberry.Info) -> str:
+        return ".".join(str(key) for key in info.path.as_list())
+
+    @strawberry.field
+    def broken(self) -> int:
+        if self.id == "2":
+            raise ValueError("broken person")
+        return 1
+
+    @strawberry.field
+    def must(self) -> str:
+        return None if self.id == "3" else "ok"  # type: ignore[return-value]
+
+    @strawberry.field
+    def pet(self) -> Dog | Cat:
+        return Dog(name="Rex", barks=True) if self.id in "02" else Cat(name="Tom", lives=9)
+
+    @strawberry.field
+    def named(self) -> Named:
+        return Cat(name="Felix", lives=7)
+
+
+def people() -> dict[int, Person]:
+    raw = [
+        ("0", "Ann", "annie", Color.RED, ["a", None], [1, 2], [1, 2]),
+        ("1", "Bob", None, Color.BLUE, [], None, [0]),
+        ("2", "Cy", "c", Color.RED, [None], [3], []),
+        ("3", "Di", None, Color.BLUE, ["d"], ["x"], [2, 1, 0]),  # a score Int refuses
+    ]
+    return {
+        int(id_): Person(
+            id=strawberry.ID(id_),
+            name=name,
+            nick=nick,
+            color=color,
+            tags=tags,  # type: ignore[arg-type]
+            scores=scores,  # type: ignore[arg-type]
+            mood=Mood("none" if id_ == "1" else "calm"),
+            friend_ids=friend_ids,
+        )
+        for id_, name, nick, color, tags, scores, friend_ids in raw
+    }
+
+
+@strawberry.type
+class PeopleQuery:
+    @strawberry.field
+    def people(self, info: strawberry.Info) -> list[Person | None]:
+        return [*info.context["people"].values(), None]
+
+    @strawberry.field
+    def everyone(self, info: strawberry.Info) -> list[Person]:
+        return list(info.context["people"].values())
+
+    @strawberry.field
+    async def person(self, info: strawberry.Info, id: int = 0) -> Person | None:
+        return info.context["people"].get(id)
+
+
+PEOPLE_TYPES: list[type] = [Dog, Cat]
+PEOPLE_CONFIG = StrawberryConfig(scalar_map={Mood: MOOD})
+PEOPLE_FAST = strawberry.Schema(
+    query=PeopleQuery,
+    types=PEOPLE_TYPES,
+    config=PEOPLE_CONFIG,
+    execution_context_class=FastPathExecutionContext,
+)
+PEOPLE_GENERAL = strawberry.Schema(query=PeopleQuery, types=PEOPLE_TYPES, config=PEOPLE_CONFIG)
+
+
+def _answer(result: Any) -> tuple[Any, list[tuple[str, tuple[Any, ...]]]]:
+    errors = sorted((e.message, tuple(e.path or ())) for e in result.errors or [])
+    return result.data, errors
+
+
+async def _agree(query: str, variables: dict[str, Any] | None = None) -> Any:
+    fast, general = [
+        await schema.execute(query, variable_values=variables, context_value={"people": people()})
+        for schema in (PEOPLE_FAST, PEOPLE_GENERAL)
+    ]
+    assert _answer(fast) == _answer(general), query
+    return fast
+
+
+async def test_nested_pages_agree_with_the_general_path() -> None:
+    query = """query($loud: Boolean, $with: Boolean!) {
+      everyone {
+        __typename id name nick color tags scores path
+        loud: shout(loud: $loud, times: 2) shout
+        friends { id path bestFriend { name path friends @include(if: $with) { id } } }
+        ...More
+      }
+    }
+    fragment More on Person { bestFriend { id __typename } nick }"""
+    result = await _agree(query, {"loud": True, "with": True})
+    # Di's scores hold a value Int refuses: the list becomes null, the rest stands.
+    assert _answer(result)[1] == [
+        ("Int cannot represent non-integer value: 'x'", ("everyone", 3, "scores", 0))
+    ]
+    ann = result.data["everyone"][0]
+    assert ann["path"] == "everyone.0.path"
+    assert ann["friends"][0]["bestFriend"]["path"] == "everyone.0.friends.0.bestFriend.path"
+    assert ann["loud"] == "ANNANN" and ann["bestFriend"] == {"id": "1", "__typename": "Person"}
+
+
+async def test_every_unusual_field_agrees_with_the_general_path() -> None:
+    query = """{
+      people {
+        id mood broken must scores pal { id path pal { name } } rival { id path }
+        pet { __typename ... on Dog { barks } }
+        named { name __typename } friends { must broken path }
+      }
+      person(id: 3) { friends { bestFriend { path } } }
+    }"""
+    result = await _agree(query)
+    assert result.errors
+
+
+@settings(
+    max_examples=int(os.environ.get("HELPDESK_FUZZ_EXAMPLES", "300")) // 3,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(data=st.data())
+async def test_generated_operations_agree_with_the_general_path(data: Any) -> None:
+    import hypothesis_graphql as hg
+
+    query = data.draw(hg.queries(str(PEOPLE_GENERAL)))
+    await _agree(query)
