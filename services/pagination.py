@@ -12,6 +12,7 @@ import orjson
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
+from models.rows import fetch
 from services.errors import BadRequest
 
 MAX_PAGE = 100
@@ -85,7 +86,7 @@ async def paginate(
             Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"id__{op}": row_id}),
         )
     sign = "-" if scan_desc else ""
-    rows = await query.order_by(f"{sign}{column}", f"{sign}id").limit(limit + 1)
+    rows = await fetch(query.order_by(f"{sign}{column}", f"{sign}id").limit(limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     if backward:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from models import Role, User
+from models.rows import fetch
 from services.viewer import Viewer
 
 
@@ -30,4 +31,4 @@ class KnownUsers:
 
 
 async def get_users(*, ids: Sequence[str]) -> dict[str, User]:
-    return {user.id: user for user in await User.filter(id__in=list(set(ids)))}
+    return {user.id: user for user in await fetch(User.filter(id__in=list(set(ids))))}

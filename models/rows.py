@@ -1,0 +1,75 @@
+"""Hot reads: a plain SELECT's rows turned into models with less work than Tortoise's executor.
+
+Tortoise builds an executor per query and each instance through keyword arguments; for the
+pages read on every request that is most of the time they take. `fetch` runs the same SQL
+through the same connection (so statement logs and transactions are unchanged) and sets each
+instance's fields with the same conversions `Model._init_from_db` applies. A query with
+anything more than filters, ordering and a limit is awaited as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+M = TypeVar("M", bound=Model)
+Builder = Callable[[Any], Any]
+_builders: dict[type[Model], Builder] = {}
+
+
+def _builder(model: type[M]) -> Callable[[Any], M]:
+    """row → instance, with each column converted as `Model._init_from_db` converts it."""
+    meta = model._meta
+    native = [(key, name) for key, name, _ in meta.db_native_fields]
+    default = [(key, name, field.field_type) for key, name, field in meta.db_default_fields]
+    complex_ = [(key, name, field.to_python_value) for key, name, field in meta.db_complex_fields]
+    custom_pk = meta.db_pk_column not in meta.generated_db_fields
+    new = model.__new__
+
+    def build(row: Any) -> M:
+        instance = new(model)
+        values = instance.__dict__
+        values["_partial"] = False
+        values["_saved_in_db"] = True
+        values["_custom_generated_pk"] = custom_pk
+        values["_await_when_save"] = {}
+        for key, name in native:
+            values[name] = row[key]
+        for key, name, convert in default:
+            value = row[key]
+            values[name] = None if value is None else convert(value)
+        for key, name, to_python in complex_:
+            values[name] = to_python(row[key])
+        return instance
+
+    return build
+
+
+def _plain(query: QuerySet[Any]) -> bool:
+    return not (
+        query._prefetch_map
+        or query._prefetch_queries
+        or query._select_related
+        or query._annotations
+        or query._fields_for_select
+        or query._single
+        or query._select_for_update
+    )
+
+
+async def fetch(query: QuerySet[M]) -> list[M]:
+    """The query's models, as `await query` returns them."""
+    if not _plain(query):
+        return await query
+    query._choose_db_if_not_chosen()
+    query._make_query()
+    sql, values = query.query.get_parameterized_sql()
+    _, rows = await query._db.execute_query(sql, values)
+    model = query.model
+    build = _builders.get(model)
+    if build is None:
+        build = _builders[model] = _builder(model)
+    return [build(row) for row in rows]
