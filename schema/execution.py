@@ -16,11 +16,13 @@ path is safe.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from inspect import iscoroutine
 from typing import Any
 
+import orjson
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
@@ -91,9 +93,37 @@ def _plan_for(schema: GraphQLSchema, parent: GraphQLObjectType, name: str) -> Pl
         return plan
 
 
-# Compiled forms: a field reads its value off a source; a type completes a value at a path.
-FieldStep = Callable[[Any, Path], Any]
-Completion = Callable[[Any, Path], Any]
+# Compiled forms: a field step reads a field off a source, given the parent's path; a completion
+# completes a value at a path. Both take the execution context first: compiled steps are shared
+# by every execution of the same operation with the same variables.
+FieldStep = Callable[[Any, Any, Path | None], Any]
+Completion = Callable[[Any, Any, Path | None], Any]
+StepKey = tuple[str, Any]  # (parent type, id of the field node or ids of the merged nodes)
+COMPILED = "_fast_compiled"  # on the GraphQLSchema: LRU of (operation, variables) → steps
+COMPILED_MAX = 512
+
+
+class _Compiled:
+    """The steps compiled for one operation and variable values, and what keeps their ids valid."""
+
+    __slots__ = ("keep", "steps")
+
+    def __init__(self, keep: Any) -> None:
+        self.keep = keep  # the operation and its fragments: the nodes whose ids are keys
+        self.steps: dict[StepKey, FieldStep | None] = {}
+
+
+def _variables_key(variables: Any) -> bytes | None:
+    try:
+        return orjson.dumps(variables, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # uploads and other values without a stable form: compiled per request
+        return None
+
+
+def _step_key(parent_type: GraphQLObjectType, details: Any) -> StepKey:
+    if len(details) == 1:
+        return parent_type.name, id(details[0].node)
+    return parent_type.name, tuple([id(d.node) for d in details])
 
 
 class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -109,32 +139,54 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
             step = self._compiled(parent_type, field_details_list)
             if step is not None:
                 try:
-                    return step(source, path.prev)  # steps take their parent's path
+                    return step(self, source, path.prev)  # steps take their parent's path
                 except _Fallback:
                     pass
         return super().execute_field(
             parent_type, source, field_details_list, path, position_context
         )
 
-    # Compiling, once per request for each selection: None when the general path must answer.
-    # Each compiled step answers as graphql-core would, or raises _Fallback.
+    # Compiling, once per operation and variables for each selection: None when the general
+    # path must answer. Each compiled step answers as graphql-core would, or raises _Fallback.
 
     def _compiled(self, parent_type: GraphQLObjectType, details: Any) -> FieldStep | None:
-        memo: dict[tuple[str, int], tuple[Any, FieldStep | None]] = self.__dict__.setdefault(
-            "_compiled_memo", {}
+        try:
+            compiled: _Compiled = self.__dict__["_fast_steps"]
+        except KeyError:
+            compiled = self.__dict__["_fast_steps"] = self._compiled_for_operation()
+        key = _step_key(parent_type, details)
+        try:
+            return compiled.steps[key]
+        except KeyError:
+            step = compiled.steps[key] = self._compile_field(parent_type, details)
+            return step
+
+    def _compiled_for_operation(self) -> _Compiled:
+        keep = (self.operation, tuple(self.fragments.values()))
+        variables = _variables_key(self.variable_values.coerced)
+        if variables is None:
+            return _Compiled(keep)
+        cache: OrderedDict[tuple[int, bytes], _Compiled] = self.schema.__dict__.setdefault(
+            COMPILED, OrderedDict()
         )
-        key = (parent_type.name, id(details))
-        found = memo.get(key)
-        if found is None:  # the list is kept alive with its entry, so its id is not reused
-            found = memo[key] = (details, self._compile_field(parent_type, details))
-        return found[1]
+        key = (id(self.operation), variables)
+        found = cache.get(key)
+        if found is not None:  # it holds the operation, so no other operation has this id
+            cache.move_to_end(key)
+            return found
+        found = cache[key] = _Compiled(keep)
+        if len(cache) > COMPILED_MAX:
+            cache.popitem(last=False)
+        return found
 
     def _compile_field(self, parent_type: GraphQLObjectType, details: Any) -> FieldStep | None:
         node = details[0].node
         name = node.name.value
         if name == TYPENAME:
             type_name = parent_type.name
-            return lambda source, path: type_name
+            return lambda ctx, source, path: type_name
+        if any(d.fragment_variable_values is not None for d in details):
+            return None
         plan = _plan_for(self.schema, parent_type, name)
         if plan is None:
             return None
@@ -150,11 +202,11 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return None
             attribute = plan.attribute
 
-            def read(source: Any, path: Path) -> Any:
+            def read(ctx: Any, source: Any, path: Path | None) -> Any:
                 value = getattr(source, attribute, Undefined)
                 if value is Undefined:
                     raise _Fallback
-                return complete(value, path if leaf else Path(path, key, parent_name))
+                return complete(ctx, value, path if leaf else Path(path, key, parent_name))
 
             return read
 
@@ -165,14 +217,19 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
         resolver = plan.definition.base_resolver
         info_name = plan.info_name
         is_awaitable = self.is_awaitable
+        info_class = self.schema._strawberry_schema.config.info_class  # type: ignore[attr-defined]
+        field = plan.field
+        nodes = to_nodes(details)
+        definition = plan.definition
 
-        def call(source: Any, path: Path) -> Any:
+        def call(ctx: Any, source: Any, path: Path | None) -> Any:
             field_path = Path(path, key, parent_name)
             try:
                 if info_name is None:
                     value = resolver(source, **arguments)
                 else:
-                    info = self._info(plan, details, parent_type, field_path)
+                    raw = ctx.build_resolve_info(field, nodes, parent_type, field_path)
+                    info = info_class(_raw_info=raw, _field=definition)
                     value = resolver(source, **arguments, **{info_name: info})
             except Exception:  # the general path raises it again, with the field's path
                 raise _Fallback from None
@@ -180,7 +237,7 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if iscoroutine(value):
                     value.close()  # never started; the general path calls the resolver again
                 raise _Fallback
-            return complete(value, field_path)
+            return complete(ctx, value, field_path)
 
         return call
 
@@ -193,7 +250,7 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
             serialize = inner.coerce_output_value
 
-            def leaf(value: Any, path: Path) -> Any:
+            def leaf(ctx: Any, value: Any, path: Path | None) -> Any:
                 if value is None:
                     if non_null:
                         raise _Fallback
@@ -214,14 +271,14 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return None
             item = compiled[0]
 
-            def items(value: Any, path: Path) -> Any:
+            def items(ctx: Any, value: Any, path: Path | None) -> Any:
                 if value is None:
                     if non_null:
                         raise _Fallback
                     return None
                 if not isinstance(value, list | tuple):
                     raise _Fallback
-                return [item(v, Path(path, i, None)) for i, v in enumerate(value)]
+                return [item(ctx, v, Path(path, i, None)) for i, v in enumerate(value)]
 
             return items, False
 
@@ -237,42 +294,30 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return None
             steps.append((response_key, step))
 
-        def fields(value: Any, path: Path) -> Any:
+        def fields(ctx: Any, value: Any, path: Path | None) -> Any:
             if value is None:
                 if non_null:
                     raise _Fallback
                 return None
-            return {response_key: step(value, path) for response_key, step in steps}
+            return {response_key: step(ctx, value, path) for response_key, step in steps}
 
         return fields, False
 
-    def _info(self, plan: Plan, details: Any, parent_type: GraphQLObjectType, path: Path) -> Any:
-        raw = self.build_resolve_info(plan.field, to_nodes(details), parent_type, path)
-        strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
-        return strawberry_schema.config.info_class(_raw_info=raw, _field=plan.definition)
-
     def _arguments(self, details: Any, plan: Plan) -> dict[str, Any]:
-        """The field's arguments as the resolver takes them, converted once per request."""
-        memo: dict[int, tuple[Any, dict[str, Any]]] = self.__dict__.setdefault("_argument_memo", {})
+        """The field's arguments as the resolver takes them."""
         node = details.node
-        if details.fragment_variable_values is not None:
-            raise _Fallback
-        found = memo.get(id(node))
-        if found is None:
-            if not node.arguments and not plan.field.args:
-                return {}
-            strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
-            converted = convert_arguments(
-                get_argument_values(
-                    plan.field,
-                    node,
-                    self.variable_values,
-                    details.fragment_variable_values,
-                    self.hide_suggestions,
-                ),
-                plan.definition.arguments,
-                scalar_registry=strawberry_schema.schema_converter.scalar_registry,
-                config=strawberry_schema.config,
-            )
-            found = memo[id(node)] = (node, converted)
-        return found[1]
+        if not node.arguments and not plan.field.args:
+            return {}
+        strawberry_schema = self.schema._strawberry_schema  # type: ignore[attr-defined]
+        return convert_arguments(
+            get_argument_values(
+                plan.field,
+                node,
+                self.variable_values,
+                details.fragment_variable_values,
+                self.hide_suggestions,
+            ),
+            plan.definition.arguments,
+            scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+            config=strawberry_schema.config,
+        )

@@ -11,6 +11,7 @@ import pytest
 import strawberry
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.execution import FastPathExecutionContext
@@ -285,3 +286,36 @@ async def test_generated_operations_agree_with_the_general_path(data: Any) -> No
 
     query = data.draw(hg.queries(str(PEOPLE_GENERAL)))
     await _agree(query)
+
+
+async def test_compiled_steps_are_reused_only_for_the_same_variables() -> None:
+    """One parsed document, run with different variables: each run answers for its own."""
+    cached = strawberry.Schema(
+        query=PeopleQuery,
+        types=PEOPLE_TYPES,
+        config=PEOPLE_CONFIG,
+        extensions=[ParserCache, ValidationCache],
+        execution_context_class=FastPathExecutionContext,
+    )
+    query = """query($loud: Boolean, $times: Int, $with: Boolean!) {
+      everyone { shout(loud: $loud, times: $times) friends @include(if: $with) { name } }
+    }"""
+    runs = [
+        {"loud": loud, "times": times, "with": with_}
+        for loud in (True, False)
+        for times in (1, 2)
+        for with_ in (True, False)
+    ]
+    for variables in runs * 2:
+        fast = await cached.execute(
+            query, variable_values=variables, context_value={"people": people()}
+        )
+        general = await PEOPLE_GENERAL.execute(
+            query, variable_values=variables, context_value={"people": people()}
+        )
+        assert _answer(fast) == _answer(general), variables
+        assert fast.data is not None
+        assert fast.data["everyone"][0]["shout"] == ("ANN" if variables["loud"] else "Ann") * int(
+            variables["times"]
+        )
+        assert ("friends" in fast.data["everyone"][0]) is variables["with"]
