@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from strawberry import ID
 from strawberry.dataloader import DataLoader
 
 from resolvers import mappers
@@ -36,7 +37,12 @@ class Loaders:
     def __init__(self, viewer: Viewer | None, tree: CategoryTree | None = None) -> None:
         self._viewer = viewer
         self._tree = tree
-        self._users_now: dict[str, types.User] = {}
+        # The viewer's own record is what their token says: signing in writes it (users.ensure).
+        self._users_now: dict[str, types.User] = (
+            {}
+            if viewer is None
+            else {viewer.id: types.User(id=ID(viewer.id), name=viewer.name, role=viewer.role)}
+        )
         self._categories: asyncio.Task[list[Category]] | None = None
         self.users = DataLoader(self._load_users)
         self.tickets = DataLoader(self._load_tickets)
