@@ -24,14 +24,17 @@ from typing import Any
 
 import orjson
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLString,
 )
 from graphql.execution.executor import to_nodes
 from graphql.execution.values import get_argument_values
@@ -101,6 +104,8 @@ Completion = Callable[[Any, Any, Path | None], Any]
 StepKey = tuple[str, Any]  # (parent type, id of the field node or ids of the merged nodes)
 COMPILED = "_fast_compiled"  # on the GraphQLSchema: LRU of (operation, variables) → steps
 COMPILED_MAX = 512
+# Scalars that answer a value of exactly this Python type with the value itself.
+EXACT: dict[GraphQLScalarType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
 class _Compiled:
@@ -201,6 +206,20 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if node.arguments:
                 return None
             attribute = plan.attribute
+            named = plan.field.type
+            named = named.of_type if isinstance(named, GraphQLNonNull) else named
+            exact = EXACT.get(named) if isinstance(named, GraphQLScalarType) else None
+            if exact is not None:
+
+                def read_exact(ctx: Any, source: Any, path: Path | None) -> Any:
+                    value = getattr(source, attribute, Undefined)
+                    if type(value) is exact:  # what the scalar answers for it: the value itself
+                        return value
+                    if value is Undefined:
+                        raise _Fallback
+                    return complete(ctx, value, path)
+
+                return read_exact
 
             def read(ctx: Any, source: Any, path: Path | None) -> Any:
                 value = getattr(source, attribute, Undefined)

@@ -132,6 +132,7 @@ class Person:
     tags: list[str | None]
     scores: list[int] | None
     mood: Mood | None
+    active: bool
     friend_ids: strawberry.Private[list[int]]
 
     @strawberry.field
@@ -182,7 +183,7 @@ class Person:
 def people() -> dict[int, Person]:
     raw = [
         ("0", "Ann", "annie", Color.RED, ["a", None], [1, 2], [1, 2]),
-        ("1", "Bob", None, Color.BLUE, [], None, [0]),
+        ("1", "Bob", 7, Color.BLUE, [], None, [0]),  # a nick String answers as "7"
         ("2", "Cy", "c", Color.RED, [None], [3], []),
         ("3", "Di", None, Color.BLUE, ["d"], ["x"], [2, 1, 0]),  # a score Int refuses
     ]
@@ -190,11 +191,12 @@ def people() -> dict[int, Person]:
         int(id_): Person(
             id=strawberry.ID(id_),
             name=name,
-            nick=nick,
+            nick=nick,  # type: ignore[arg-type]
             color=color,
             tags=tags,  # type: ignore[arg-type]
             scores=scores,  # type: ignore[arg-type]
             mood=Mood("none" if id_ == "1" else "calm"),
+            active=1 if id_ == "2" else id_ != "3",  # type: ignore[arg-type]
             friend_ids=friend_ids,
         )
         for id_, name, nick, color, tags, scores, friend_ids in raw
@@ -265,7 +267,7 @@ async def test_nested_pages_agree_with_the_general_path() -> None:
 async def test_every_unusual_field_agrees_with_the_general_path() -> None:
     query = """{
       people {
-        id mood broken must scores pal { id path pal { name } } rival { id path }
+        id nick active mood broken must scores pal { id path pal { name } } rival { id path }
         pet { __typename ... on Dog { barks } }
         named { name __typename } friends { must broken path }
       }
