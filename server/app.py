@@ -18,7 +18,7 @@ import structlog
 from aiohttp import WSCloseCode, web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from strawberry.extensions import DisableIntrospection, ValidationCache
+from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 
 from models import db
@@ -29,7 +29,6 @@ from schema.schema import build_schema
 from server import auth
 from server.config import Settings
 from server.cors import cors
-from server.errors import ApiErrors
 from server.fanout import SharedSubscriptions, SharingHandler
 from server.keys import (
     BROKER,
@@ -49,9 +48,10 @@ from server.keys import (
     TOKEN_EXPIRES,
     VIEWER,
 )
-from server.limits import OperationLimits, QueryLimits, RequestParserCache
-from server.metrics import CountingBroker, Metrics, OperationLog, live_families
+from server.limits import OperationChecks, QueryLimits
+from server.metrics import CountingBroker, Metrics, live_families
 from server.persisted import PersistedQueries
+from server.pipeline import OperationPipeline
 from server.view import HelpdeskView, error_body
 from services import attachments, categories
 from services.attachments import Limits
@@ -262,11 +262,7 @@ def create_app(settings: Settings) -> web.Application:
 
     schema = build_schema(
         extensions=[
-            ApiErrors,
-            lambda: OperationLog(app[METRICS]),
-            OperationLimits.factory(limits),  # before the caches: it sets their options
-            lambda: RequestParserCache(maxsize=1000),
-            lambda: ValidationCache(maxsize=1000),
+            OperationPipeline.factory(OperationChecks(limits), app[METRICS]),
             *([] if settings.introspection else [DisableIntrospection]),
         ],
         config=StrawberryConfig(

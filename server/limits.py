@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -26,9 +27,10 @@ from graphql import (
     VariableNode,
 )
 from graphql.language import SKIP
+from graphql.language import parse as parse_document
 from graphql.validation import ASTValidationRule, MaxIntrospectionDepthRule
-from strawberry.extensions import ParserCache, SchemaExtension
-from strawberry.types import ExecutionResult
+from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from services.pagination import MAX_PAGE
 
@@ -191,52 +193,42 @@ def variable_page_errors(
     return errors
 
 
-class OperationLimits(SchemaExtension):
-    """Applies `QueryLimits` to every operation; list it before the parser and validation caches."""
+class OperationChecks:
+    """`QueryLimits` and the parse and validation caches, applied at each stage of an operation.
 
-    def __init__(self, limits: QueryLimits, rules: tuple[type[ASTValidationRule], ...]) -> None:
-        super().__init__()
+    Size limits are parse options; the parse cache is keyed by them, the validation cache by
+    the rules, which are created once so that every request presents the same ones.
+    """
+
+    def __init__(self, limits: QueryLimits, cache_size: int = 1000) -> None:
         self.limits = limits
-        self.rules = rules
+        self.rules = (limits_rule(limits), MaxIntrospectionDepthRule)
+        self.parse_document = lru_cache(maxsize=cache_size)(parse_document)
+        self.validate_document = lru_cache(maxsize=cache_size)(validate_document)
 
-    @classmethod
-    def factory(cls, limits: QueryLimits) -> Any:
-        # Created once, so the validation cache recognises the same rules on every request.
-        rules = (limits_rule(limits), MaxIntrospectionDepthRule)
-        return lambda: cls(limits, rules)
-
-    def on_operation(self) -> Iterator[None]:
-        options: Any = self.execution_context.parse_options
+    def before_parsing(self, context: ExecutionContext) -> None:
+        options: Any = context.parse_options
         options["max_lexical_tokens"] = self.limits.tokens
         options["max_comments"] = self.limits.tokens
         options["max_source_length"] = self.limits.characters
-        yield
 
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        context.validation_rules = (*context.validation_rules, *self.rules)
-        yield
+    def parse(self, context: ExecutionContext) -> None:
+        """A document that does not parse is left to the schema, which reports it as a request
+        error (a 400, or 4400 on a WebSocket) instead of an exception escaping the operation."""
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.parse_document(context.query, **context.parse_options)
 
-    def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
+    def validate(self, context: ExecutionContext) -> None:
+        context.validation_rules = rules = (*context.validation_rules, *self.rules)
+        context.pre_execution_errors = self.validate_document(
+            context.schema._schema, context.graphql_document, rules
+        )
+
+    def before_execution(self, context: ExecutionContext) -> None:
+        """Page sizes given through variables; a refusal is the operation's result."""
         if context.graphql_document is not None:
             errors = variable_page_errors(
                 context.graphql_document, context.variables, self.limits.page
             )
             if errors:
                 context.result = ExecutionResult(data=None, errors=errors)
-        yield
-
-
-class RequestParserCache(ParserCache):
-    """Strawberry's parser cache, except that a document that does not parse is left to the
-    schema, which reports it as a request error (a 400, or 4400 on a WebSocket) instead of an
-    exception that escapes the operation."""
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        with contextlib.suppress(GraphQLError):
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
-            )
-        yield

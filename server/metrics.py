@@ -13,7 +13,7 @@ from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from pubsub import Broker
 
@@ -131,50 +131,38 @@ def live_families(
     )
 
 
-class OperationLog(SchemaExtension):
-    """One log line and one metric sample per GraphQL operation."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        super().__init__()
-        self.metrics = metrics
-
-    def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
-        raised: BaseException | None = None
-        try:
-            yield
-        except BaseException as exc:  # a syntax error arrives as an exception; it is re-raised
-            raised = exc
-            raise
-        finally:
-            self._record(started, raised)
-
-    def _record(self, started: float, raised: BaseException | None) -> None:
-        context = self.execution_context.context
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if raised is not None or self.execution_context.pre_execution_errors:
-            outcome = "invalid" if raised is None or isinstance(raised, GraphQLError) else "error"
-        elif errors:
-            outcome = "error"
-        else:
-            outcome = "ok"
-        try:
-            kind = self.execution_context.operation_type.value
-        except Exception:
-            kind = "unknown"
-        seconds = time.perf_counter() - started
-        name = self.execution_context.operation_name
-        viewer = getattr(context, "viewer", None)
-        log.info(
-            "operation",
-            request_id=getattr(context, "request_id", None),
-            user_id=viewer.id if viewer else None,
-            operation=name,
-            type=kind,
-            outcome=outcome,
-            duration_ms=round(seconds * 1000, 2),
-        )
-        label = self.metrics.operation_label(name)
-        self.metrics.operations.labels(label, kind, outcome).inc()
-        self.metrics.operation_seconds.labels(label, kind).observe(seconds)
+def log_operation(
+    metrics: Metrics,
+    execution_context: ExecutionContext,
+    started: float,
+    raised: BaseException | None,
+) -> None:
+    """One log line and one metric sample for a finished GraphQL operation."""
+    context = execution_context.context
+    result = execution_context.result
+    errors = getattr(result, "errors", None)
+    if raised is not None or execution_context.pre_execution_errors:
+        outcome = "invalid" if raised is None or isinstance(raised, GraphQLError) else "error"
+    elif errors:
+        outcome = "error"
+    else:
+        outcome = "ok"
+    try:
+        kind = execution_context.operation_type.value
+    except Exception:
+        kind = "unknown"
+    seconds = time.perf_counter() - started
+    name = execution_context.operation_name
+    viewer = getattr(context, "viewer", None)
+    log.info(
+        "operation",
+        request_id=getattr(context, "request_id", None),
+        user_id=viewer.id if viewer else None,
+        operation=name,
+        type=kind,
+        outcome=outcome,
+        duration_ms=round(seconds * 1000, 2),
+    )
+    label = metrics.operation_label(name)
+    metrics.operations.labels(label, kind, outcome).inc()
+    metrics.operation_seconds.labels(label, kind).observe(seconds)
