@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import EnumMeta
 from inspect import iscoroutine
 from typing import Any
 
@@ -28,6 +29,7 @@ from graphql import (
     GraphQLEnumType,
     GraphQLField,
     GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -39,6 +41,7 @@ from graphql import (
 from graphql.execution.executor import to_nodes
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined
+from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
@@ -83,6 +86,23 @@ def _plan(field: GraphQLField) -> Plan | None:
         info = definition.base_resolver.info_parameter
         return Plan(None, definition, None if info is None else info.name, field)
     return None
+
+
+def _enum_names(type_: Any) -> dict[Any, str] | None:
+    """A Strawberry enum's members and the names it answers for them, as its coercion finds them."""
+    wrapped = getattr(type_, "wrapped_cls", None)
+    if not isinstance(type_, GraphQLEnumType) or not isinstance(wrapped, EnumMeta):
+        return None
+    names: dict[Any, str] = {}
+    member: Any
+    for member in wrapped:
+        for name, value in type_.values.items():
+            if member.value == value.value:
+                names[member] = name
+                break
+        else:
+            return None  # a member it cannot answer: the general path raises for it
+    return names
 
 
 def _plan_for(schema: GraphQLSchema, parent: GraphQLObjectType, name: str) -> Plan | None:
@@ -220,6 +240,32 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     return complete(ctx, value, path)
 
                 return read_exact
+
+            if named is GraphQLInt:
+
+                def read_int(ctx: Any, source: Any, path: Path | None) -> Any:
+                    value = getattr(source, attribute, Undefined)
+                    if type(value) is int and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT:
+                        return value
+                    if value is Undefined:
+                        raise _Fallback
+                    return complete(ctx, value, path)
+
+                return read_int
+
+            members = _enum_names(named)
+            if members is not None:
+                enum_class = named.wrapped_cls  # type: ignore[union-attr]
+
+                def read_enum(ctx: Any, source: Any, path: Path | None) -> Any:
+                    value = getattr(source, attribute, Undefined)
+                    if type(value) is enum_class:
+                        return members[value]
+                    if value is Undefined:
+                        raise _Fallback
+                    return complete(ctx, value, path)
+
+                return read_enum
 
             def read(ctx: Any, source: Any, path: Path | None) -> Any:
                 value = getattr(source, attribute, Undefined)

@@ -133,6 +133,7 @@ class Person:
     scores: list[int] | None
     mood: Mood | None
     active: bool
+    age: int
     friend_ids: strawberry.Private[list[int]]
 
     @strawberry.field
@@ -184,7 +185,7 @@ def people() -> dict[int, Person]:
     raw = [
         ("0", "Ann", "annie", Color.RED, ["a", None], [1, 2], [1, 2]),
         ("1", "Bob", 7, Color.BLUE, [], None, [0]),  # a nick String answers as "7"
-        ("2", "Cy", "c", Color.RED, [None], [3], []),
+        ("2", "Cy", "c", "red", [None], [3], []),  # the enum's value, not its member
         ("3", "Di", None, Color.BLUE, ["d"], ["x"], [2, 1, 0]),  # a score Int refuses
     ]
     return {
@@ -192,11 +193,12 @@ def people() -> dict[int, Person]:
             id=strawberry.ID(id_),
             name=name,
             nick=nick,  # type: ignore[arg-type]
-            color=color,
+            color=color,  # type: ignore[arg-type]
             tags=tags,  # type: ignore[arg-type]
             scores=scores,  # type: ignore[arg-type]
             mood=Mood("none" if id_ == "1" else "calm"),
             active=1 if id_ == "2" else id_ != "3",  # type: ignore[arg-type]
+            age={"0": 30, "1": 2**40, "2": True, "3": 41}[id_],  # too big for Int; a bool
             friend_ids=friend_ids,
         )
         for id_, name, nick, color, tags, scores, friend_ids in raw
@@ -267,7 +269,8 @@ async def test_nested_pages_agree_with_the_general_path() -> None:
 async def test_every_unusual_field_agrees_with_the_general_path() -> None:
     query = """{
       people {
-        id nick active mood broken must scores pal { id path pal { name } } rival { id path }
+        id nick active age color mood broken must scores
+        pal { id path pal { name } } rival { id path }
         pet { __typename ... on Dog { barks } }
         named { name __typename } friends { must broken path }
       }
