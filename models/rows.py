@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from tortoise.fields.data import DatetimeField, parse_datetime
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
+from tortoise.timezone import get_default_timezone, get_timezone, get_use_tz
 
 M = TypeVar("M", bound=Model)
 Builder = Callable[[Any], Any]
-_builders: dict[type[Model], Builder] = {}
+_builders: dict[tuple[type[Model], bool, str], Builder] = {}
 
 
 def _builder(model: type[M]) -> Callable[[Any], M]:
@@ -25,7 +27,7 @@ def _builder(model: type[M]) -> Callable[[Any], M]:
     meta = model._meta
     native = [(key, name) for key, name, _ in meta.db_native_fields]
     default = [(key, name, field.field_type) for key, name, field in meta.db_default_fields]
-    complex_ = [(key, name, field.to_python_value) for key, name, field in meta.db_complex_fields]
+    complex_ = [(key, name, _converter(field)) for key, name, field in meta.db_complex_fields]
     custom_pk = meta.db_pk_column not in meta.generated_db_fields
     new = model.__new__
 
@@ -46,6 +48,23 @@ def _builder(model: type[M]) -> Callable[[Any], M]:
         return instance
 
     return build
+
+
+def _converter(field: Any) -> Callable[[Any], Any]:
+    """The field's `to_python_value`; for timestamps stored as text, its common case inlined."""
+    to_python: Callable[[Any], Any] = field.to_python_value
+    if type(field) is not DatetimeField or not get_use_tz():
+        return to_python
+    zone = get_default_timezone()
+
+    def timestamp(value: Any) -> Any:
+        if type(value) is str:  # SQLite: an aware timestamp comes back in the default zone
+            parsed = parse_datetime(value)
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(zone)
+        return to_python(value)
+
+    return timestamp
 
 
 def _plain(query: QuerySet[Any]) -> bool:
@@ -69,7 +88,8 @@ async def fetch(query: QuerySet[M]) -> list[M]:
     sql, values = query.query.get_parameterized_sql()
     _, rows = await query._db.execute_query(sql, values)
     model = query.model
-    build = _builders.get(model)
+    key = (model, get_use_tz(), get_timezone())
+    build = _builders.get(key)
     if build is None:
-        build = _builders[model] = _builder(model)
+        build = _builders[key] = _builder(model)
     return [build(row) for row in rows]
