@@ -1,6 +1,10 @@
 """Scenario 1, the history page: throughput of one page of 20 tickets, side by side.
 
-In one run, each server alone on core 0 with wrk (-t1 -c32) on core 1:
+In one run, every server is started (pinned to core 0) and measured with wrk (-t1 -c32, on
+core 1) one at a time, in rounds: each round measures every server once, so a reference and our
+server are always measured minutes apart at most. The table gives each server's median over the
+rounds, and our ratio to the stock reference as the median of the per-round ratios: on a shared
+machine whose speed drifts by tens of percent within minutes, only such paired figures count.
 
 - plain aiohttp returning 20 in-memory tickets as JSON (the ceiling, no GraphQL);
 - the stock Strawberry aiohttp view over the same 20 tickets, without and with Strawberry's
@@ -12,7 +16,7 @@ In one run, each server alone on core 0 with wrk (-t1 -c32) on core 1:
 Then, in-process (no HTTP timing), the SQL statements one history request sends for page sizes
 10/50/100 on each backend. Non-2xx responses or socket errors from our server fail the run.
 
-    .venv/bin/python -m bench.history_page [--seconds 10] [--tickets 10000]
+    .venv/bin/python -m bench.history_page [--seconds 5] [--rounds 3] [--tickets 10000]
         [--backends sqlite,postgres] [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
 """
 
@@ -20,12 +24,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -88,15 +96,23 @@ def post_json(url: str, payload: dict[str, Any], headers: dict[str, str]) -> dic
         url, data=json.dumps(payload).encode(), headers=headers, method="POST"
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
+        return json.loads(response.read())
 
 
-def measure(url: str, payload: dict[str, Any], headers: dict[str, str], seconds: int) -> WrkResult:
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    return wrk(url, body=body, headers=headers, seconds=seconds)
+@dataclass(frozen=True)
+class Target:
+    url: str
+    payload: dict[str, Any]
+    headers: dict[str, str]
+
+    def measure(self, seconds: int) -> WrkResult:
+        body = json.dumps(self.payload, separators=(",", ":")).encode()
+        return wrk(self.url, body=body, headers=self.headers, seconds=seconds)
 
 
-def run_reference(label: str, module: list[str], query: str, seconds: int) -> WrkResult:
+@contextlib.contextmanager
+def reference(label: str, module: list[str], query: str) -> Iterator[Target]:
+    """A reference server, started and checked: what to measure it with."""
     port = free_port()
     command = [PYTHON, "-m", *module, "--port", str(port)]
     with process(command, ready_url=f"http://127.0.0.1:{port}/healthz"):
@@ -108,8 +124,7 @@ def run_reference(label: str, module: list[str], query: str, seconds: int) -> Wr
         items = data.get("ticketList") or data.get("tickets", {}).get("edges", [])
         if answer.get("errors") or len(items) != PAGE:
             raise SystemExit(f"{label}: unexpected answer {answer}")
-        print(f"measuring {label} …", flush=True)
-        return measure(url, payload, headers, seconds)
+        yield Target(url, payload, headers)
 
 
 def helpdesk(*args: str, database_url: str) -> None:
@@ -141,7 +156,9 @@ def history_headers(customer: str) -> dict[str, str]:
     return {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
 
 
-def run_helpdesk(database_url: str, customer: str, seconds: int) -> WrkResult:
+@contextlib.contextmanager
+def ours(database_url: str, customer: str) -> Iterator[Target]:
+    """`helpdesk serve` on the database, checked: what to measure it with."""
     headers = history_headers(customer)
     payload = {"query": HISTORY_QUERY, "variables": {"first": PAGE}}
     with helpdesk_server(database_url) as (base, _):
@@ -149,7 +166,7 @@ def run_helpdesk(database_url: str, customer: str, seconds: int) -> WrkResult:
         edges = (answer.get("data") or {}).get("tickets", {}).get("edges", [])
         if answer.get("errors") or len(edges) != PAGE:
             raise SystemExit(f"helpdesk: expected {PAGE} edges and no errors, got {answer}")
-        return measure(f"{base}/graphql", payload, headers, seconds)
+        yield Target(f"{base}/graphql", payload, headers)
 
 
 async def count_statements(database_url: str, customer: str) -> dict[int, int]:
@@ -180,7 +197,8 @@ async def count_statements(database_url: str, customer: str) -> dict[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.history_page", description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per server")
+    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements of every server")
     parser.add_argument("--tickets", type=int, default=10_000, help="demo tickets per backend")
     parser.add_argument(
         "--backends",
@@ -195,16 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
 
-    results: dict[str, WrkResult] = {}
-    for label, (module, query) in REFERENCES.items():
-        results[label] = run_reference(label, module, query, args.seconds)
-
+    targets: dict[str, Target] = {}
     statements: dict[str, dict[int, int]] = {}
-    ours: list[str] = []
-    for backend in args.backends:
-        label = f"helpdesk ({BACKEND_NAMES[backend]})"
-        database = sqlite_database() if backend == "sqlite" else postgres_database(args.pg_url)
-        with database as url:
+    mine: list[str] = []
+    with contextlib.ExitStack() as stack:
+        for label, (module, query) in REFERENCES.items():
+            targets[label] = stack.enter_context(reference(label, module, query))
+        for backend in args.backends:
+            label = f"helpdesk ({BACKEND_NAMES[backend]})"
+            database = sqlite_database() if backend == "sqlite" else postgres_database(args.pg_url)
+            url = stack.enter_context(database)
             print(f"{label}: migrate, seed-demo --tickets {args.tickets} …", flush=True)
             helpdesk("migrate", database_url=url)
             helpdesk(
@@ -216,28 +234,60 @@ def main(argv: list[str] | None = None) -> int:
                 database_url=url,
             )
             customer, owned = asyncio.run(pick_customer(url, backend == "postgres"))
-            print(f"{label}: as {customer} ({owned} tickets); measuring …", flush=True)
-            results[label] = run_helpdesk(url, customer, args.seconds)
+            print(f"{label}: as {customer} ({owned} tickets)", flush=True)
             statements[BACKEND_NAMES[backend]] = asyncio.run(count_statements(url, customer))
-            ours.append(label)
+            targets[label] = stack.enter_context(ours(url, customer))
+            mine.append(label)
+        for target in targets.values():  # warm-up: imports, caches, connection pools
+            target.measure(1)
+        rounds: list[dict[str, WrkResult]] = []
+        for number in range(1, args.rounds + 1):
+            print(f"round {number}/{args.rounds}: {len(targets)} servers × {args.seconds} s …")
+            rounds.append(
+                {label: target.measure(args.seconds) for label, target in targets.items()}
+            )
 
-    stock = results[STOCK].requests_per_second
+    def median_of(label: str) -> WrkResult:
+        ordered = sorted((r[label] for r in rounds), key=lambda r: r.requests_per_second)
+        return ordered[len(ordered) // 2]
+
+    def ratio(label: str) -> float:
+        return statistics.median(
+            r[label].requests_per_second / r[STOCK].requests_per_second for r in rounds
+        )
+
+    def failures(label: str) -> str:
+        non_2xx = sum(x[label].non_2xx for x in rounds)
+        errors = sum(x[label].errors for x in rounds)
+        return f"{non_2xx}" + (f" (+{errors} socket errors)" if errors else "")
+
+    results = {label: median_of(label) for label in targets}
     rows = [
         [
             label,
             f"{r.requests_per_second:,.0f}",
+            " / ".join(f"{x[label].requests_per_second:,.0f}" for x in rounds),
             f"{r.p50_ms:.2f}",
             f"{r.p99_ms:.2f}",
-            f"{r.non_2xx}" + (f" (+{r.errors} socket errors)" if r.errors else ""),
-            f"{r.requests_per_second / stock:.2f}",
+            failures(label),
+            f"{ratio(label):.2f}",
         ]
         for label, r in results.items()
     ]
     print()
     print(
         table(
-            f"History page: {PAGE} tickets per request, wrk -t1 -c32 for {args.seconds} s",
-            ["server", "req/s", "p50 ms", "p99 ms", "non-2xx", f"ratio to {STOCK}"],
+            f"History page: {PAGE} tickets per request, wrk -t1 -c32, {args.rounds} rounds of "
+            f"{args.seconds} s per server",
+            [
+                "server",
+                "req/s (median)",
+                "each round",
+                "p50 ms",
+                "p99 ms",
+                "non-2xx",
+                f"ratio to {STOCK}",
+            ],
             rows,
         )
     )
@@ -252,13 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     print(machine())
     print(f"target: {TARGET}")
 
-    failed = [label for label in ours if results[label].non_2xx or results[label].errors]
+    failed = [label for label in mine if any(x[label].non_2xx or x[label].errors for x in rounds)]
     for label in failed:
-        r = results[label]
-        print(
-            f"FAILED: {label} answered {r.non_2xx} non-2xx, {r.errors} socket errors",
-            file=sys.stderr,
-        )
+        print(f"FAILED: {label} answered non-2xx responses or had socket errors", file=sys.stderr)
     return 1 if failed else 0
 
 
