@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as migrate_api
 
 from models.faq_seed import FAQ_SEED
@@ -48,16 +49,26 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
+async def _keep_session(connection: Any) -> None:
+    """What a pooled PostgreSQL connection needs on release beyond ending its transaction:
+    nothing. The app keeps no session state (its advisory locks are transaction-scoped, it
+    never LISTENs or SETs), so the reset query asyncpg would send after every statement is a
+    round trip saved."""
+
+
 def _connection(database_url: str) -> str | dict[str, Any]:
     """SQLite gets WAL and a busy timeout so a reader never blocks the writer."""
     parts = urlsplit(database_url)
     if parts.scheme != "sqlite":
+        config = expand_db_url(database_url)
+        if config["engine"] != "tortoise.backends.asyncpg":
+            return database_url
+        credentials = config["credentials"]
         # A pool of 20 unless the URL says otherwise (asyncpg's default of 5 queues requests
         # and live-event reads behind each other under load).
-        if parts.scheme.startswith("postgres") and "maxsize=" not in parts.query:
-            query = "&".join(filter(None, [parts.query, "maxsize=20"]))
-            return urlunsplit(parts._replace(query=query))
-        return database_url
+        credentials.setdefault("maxsize", 20)
+        credentials["reset"] = _keep_session
+        return config
     path = database_url[len("sqlite://") :]
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)

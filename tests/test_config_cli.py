@@ -13,7 +13,7 @@ import jwt
 import pytest
 import structlog
 
-from models import Role
+from models import Role, db
 from server import auth, cli
 from server.app import create_app
 from server.config import DEFAULT_DATABASE_URL, DEV_JWT_SECRET, ConfigError, Settings
@@ -256,3 +256,14 @@ def test_package_is_imported_from_this_repository(name: str) -> None:
     assert path == REPO.resolve() / name / "__init__.py", (
         f"`import {name}` resolves to {path}, outside {REPO}"
     )
+
+
+def test_postgres_pool_defaults_and_release() -> None:
+    """A pool of 20 unless the URL says otherwise; release ends the transaction and sends no
+    session reset (the app keeps no session state)."""
+    config = db.tortoise_config("postgres://app@db:5432/helpdesk")["connections"]["default"]
+    assert config["engine"] == "tortoise.backends.asyncpg"
+    assert config["credentials"]["maxsize"] == 20
+    assert config["credentials"]["reset"] is db._keep_session
+    sized = db.tortoise_config("postgres://app@db:5432/helpdesk?maxsize=50")["connections"]
+    assert sized["default"]["credentials"]["maxsize"] == "50"
