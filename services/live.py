@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 
 from models import EventKind, Ticket, TicketEvent
+from models.rows import fetch
 from pubsub import Broker
 from services.errors import ErrorCode, NotAuthenticated, UserInputError
 from services.events import EVENTS_CHANNEL
@@ -155,7 +156,9 @@ class EventFeed:
         await self._ensure_cursor()
         assert self._cursor is not None
         while True:
-            events = await TicketEvent.filter(id__gt=self._cursor).order_by("id").limit(BATCH)
+            events = await fetch(
+                TicketEvent.filter(id__gt=self._cursor).order_by("id").limit(BATCH)
+            )
             if not events:
                 return
             owners = await self._owners_of({e.ticket_id for e in events})
@@ -268,7 +271,7 @@ async def _replay(subscriber: _Subscriber, after: int) -> AsyncIterator[TicketEv
         query = query.filter(kind__in=list(subscriber.kinds))
     cursor = after
     while True:
-        batch = await query.filter(id__gt=cursor).order_by("id").limit(BATCH)
+        batch = await fetch(query.filter(id__gt=cursor).order_by("id").limit(BATCH))
         for event in batch:
             yield event
         if len(batch) < BATCH:

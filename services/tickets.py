@@ -25,6 +25,7 @@ from models import (
     TicketEvent,
     TicketStatus,
 )
+from models.rows import fetch
 from pubsub import Broker
 from services import attachments, events, policy
 from services.categories import category_ids_under, resolve_leaf
@@ -70,14 +71,14 @@ async def get_ticket(*, viewer: Viewer | None, ticket_id: int) -> Ticket | None:
 
 
 async def get_tickets(*, viewer: Viewer, ids: Sequence[int]) -> dict[int, Ticket]:
-    rows = await visible_tickets(viewer).filter(id__in=list(set(ids)))
+    rows = await fetch(visible_tickets(viewer).filter(id__in=list(set(ids))))
     return {t.id: t for t in rows}
 
 
 async def messages_of(*, viewer: Viewer, ticket_ids: Sequence[int]) -> dict[int, list[Message]]:
     """The conversation of each ticket, oldest first, as the viewer may see it."""
     grouped: dict[int, list[Message]] = {tid: [] for tid in ticket_ids}
-    rows = await visible_messages(viewer).filter(ticket_id__in=list(grouped)).order_by("id")
+    rows = await fetch(visible_messages(viewer).filter(ticket_id__in=list(grouped)).order_by("id"))
     for message in rows:
         grouped[message.ticket_id].append(message)
     return grouped
@@ -441,7 +442,7 @@ async def events_of(*, viewer: Viewer, ticket_ids: Sequence[int]) -> dict[int, l
     query = TicketEvent.filter(ticket_id__in=list(grouped))
     if not viewer.is_staff:
         query = query.filter(internal=False)
-    for event in await query.order_by("id"):
+    for event in await fetch(query.order_by("id")):
         grouped[event.ticket_id].append(event)
     return grouped
 
@@ -451,7 +452,7 @@ async def get_messages(*, viewer: Viewer, ids: Sequence[int]) -> dict[int, Messa
     query = visible_messages(viewer).filter(id__in=list(set(ids)))
     if not viewer.is_staff:
         query = query.filter(ticket__owner_id=viewer.id)
-    return {m.id: m for m in await query}
+    return {m.id: m for m in await fetch(query)}
 
 
 async def list_events(
@@ -497,4 +498,4 @@ async def get_requests(*, viewer: Viewer, ids: Sequence[int]) -> dict[int, Recat
     query = RecategorizationRequest.filter(id__in=list(set(ids)))
     if not viewer.is_staff:
         query = query.filter(ticket__owner_id=viewer.id)
-    return {r.id: r for r in await query}
+    return {r.id: r for r in await fetch(query)}
