@@ -10,6 +10,7 @@ anything more than filters, ordering and a limit is awaited as usual.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from tortoise.fields.data import DatetimeField, parse_datetime
@@ -51,17 +52,19 @@ def _builder(model: type[M]) -> Callable[[Any], M]:
 
 
 def _converter(field: Any) -> Callable[[Any], Any]:
-    """The field's `to_python_value`; for timestamps stored as text, its common case inlined."""
+    """The field's `to_python_value`; for timestamps, its common case inlined."""
     to_python: Callable[[Any], Any] = field.to_python_value
     if type(field) is not DatetimeField or not get_use_tz():
         return to_python
     zone = get_default_timezone()
 
     def timestamp(value: Any) -> Any:
-        if type(value) is str:  # SQLite: an aware timestamp comes back in the default zone
-            parsed = parse_datetime(value)
-            if parsed.tzinfo is not None:
-                return parsed.astimezone(zone)
+        # An aware timestamp comes back in the default zone: parsed from SQLite's text, or as
+        # PostgreSQL's driver gives it.
+        if type(value) is str:
+            value = parse_datetime(value)
+        if type(value) is datetime and value.tzinfo is not None:
+            return value.astimezone(zone)
         return to_python(value)
 
     return timestamp
