@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
+import graphql
 import pytest
 
+from resolvers.selection import selected
 from tests.conftest import Api
 from tests.fixtures import REPLY, create_ticket
 
@@ -63,3 +66,23 @@ async def test_statement_count_does_not_grow_with_the_page(api: Api, count_state
     rows_25, customer_25 = await statements_for(api, count_statements, 50, as_="ann")
     assert (rows_5, rows_25) == (5, 25)
     assert customer_5 == customer_25 <= 6
+
+
+def test_selected_sees_through_fragments() -> None:
+    """What a page reads ahead follows fields chosen inside named and inline fragments too."""
+    document = graphql.parse(
+        """{ tickets(first: 5) { ...Rows } }
+        fragment Rows on TicketConnection {
+          edges { node { ... on Ticket { number owner { id } } ...People } }
+        }
+        fragment People on Ticket { assignee { id } }"""
+    )
+    operation, *fragments = document.definitions
+    raw = SimpleNamespace(
+        field_nodes=[operation.selection_set.selections[0]],  # type: ignore[attr-defined]
+        fragments={f.name.value: f for f in fragments},  # type: ignore[attr-defined]
+    )
+    info = SimpleNamespace(_raw_info=raw)
+    assert selected(info, "edges", "node") == {"number", "owner", "assignee"}
+    assert selected(info, "edges") == {"node"}
+    assert selected(info, "pageInfo") == set()
