@@ -16,7 +16,7 @@ machine whose speed drifts by tens of percent within minutes, only such paired f
 Then, in-process (no HTTP timing), the SQL statements one history request sends for page sizes
 10/50/100 on each backend. Non-2xx responses or socket errors from our server fail the run.
 
-    .venv/bin/python -m bench.history_page [--seconds 5] [--rounds 3] [--tickets 10000]
+    .venv/bin/python -m bench.history_page [--seconds 5] [--rounds 5] [--tickets 10000]
         [--backends sqlite,postgres] [--pg-url postgres://postgres@127.0.0.1:5432/postgres]
 """
 
@@ -198,7 +198,7 @@ async def count_statements(database_url: str, customer: str) -> dict[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.history_page", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="measurements of every server")
+    parser.add_argument("--rounds", type=int, default=5, help="measurements of every server")
     parser.add_argument("--tickets", type=int, default=10_000, help="demo tickets per backend")
     parser.add_argument(
         "--backends",
