@@ -31,73 +31,19 @@ class CategoryTree:
         self.by_id = {row.id: mappers.category(row) for row in rows}
 
 
-class Loaders:
-    """Created per request (and per subscription event); caches only for its own lifetime."""
+class _Batches:
+    """The loaders' batch functions. Apart from `Loaders`, so that a DataLoader's reference to
+    its function does not lead back to the DataLoader: no reference cycle, and a request's
+    reads are freed as soon as it ends."""
 
-    def __init__(self, viewer: Viewer | None, tree: CategoryTree | None = None) -> None:
+    def __init__(self, viewer: Viewer | None) -> None:
         self._viewer = viewer
-        self._tree = tree
-        # The viewer's own record is what their token says: signing in writes it (users.ensure).
-        self._users_now: dict[str, types.User] = (
-            {}
-            if viewer is None
-            else {viewer.id: types.User(id=ID(viewer.id), name=viewer.name, role=viewer.role)}
-        )
-        self._categories: asyncio.Task[list[Category]] | None = None
-        self.users = DataLoader(self._load_users)
-        self.tickets = DataLoader(self._load_tickets)
-        self.messages = DataLoader(self._load_messages)
-        self.last_message = DataLoader(self._load_last_messages)
-        self.message = DataLoader(self._load_message)
-        self.events = DataLoader(self._load_events)
-        self.pending_request = DataLoader(self._load_pending_requests)
-        self.request = DataLoader(self._load_requests)
-        self.ticket_attachments = DataLoader(self._load_ticket_attachments)
-        self.message_attachments = DataLoader(self._load_message_attachments)
 
     @property
     def viewer(self) -> Viewer:
         if self._viewer is None:
             raise NotAuthenticated()
         return self._viewer
-
-    async def _all_categories(self) -> list[Category]:
-        # The tree is small seeded data: one statement per request serves every lookup.
-        if self._categories is None:
-            self._categories = asyncio.ensure_future(categories.list_categories())
-        return await self._categories
-
-    def category(self, category_id: int) -> Any:
-        """The category, right away when the tree knows it, else an awaitable."""
-        if self._tree is not None and (found := self._tree.by_id.get(category_id)) is not None:
-            return found
-        return self._category_from_db(category_id)
-
-    async def _category_from_db(self, category_id: int) -> types.Category:
-        for c in await self._all_categories():
-            if c.id == category_id:
-                return mappers.category(c)
-        raise LookupError(f"category {category_id} does not exist")
-
-    async def category_children(self, category_id: int) -> list[types.Category]:
-        return [
-            mappers.category(c) for c in await self._all_categories() if c.parent_id == category_id
-        ]
-
-    async def category_roots(self) -> list[types.Category]:
-        return [mappers.category(c) for c in await self._all_categories() if c.parent_id is None]
-
-    def user(self, user_id: str) -> Any:
-        """The user, right away when primed for this request, else through the loader."""
-        found = self._users_now.get(user_id)
-        return found if found is not None else self.users.load(user_id)
-
-    async def prime_users(self, ids: Iterable[str]) -> None:
-        """Read these users in one statement so that `user()` answers them without awaiting."""
-        missing = [i for i in set(ids) if i not in self._users_now]
-        if missing:
-            found = await users.get_users(ids=missing)
-            self._users_now.update({i: mappers.user(found[i]) for i in missing if i in found})
 
     async def _load_users(self, ids: Sequence[str]) -> list[types.User]:
         found = await users.get_users(ids=ids)
@@ -142,6 +88,76 @@ class Loaders:
     async def _load_message_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:
         found = await attachments.of_messages(message_ids=ids)
         return [[mappers.attachment(a) for a in found[i]] for i in ids]
+
+
+class Loaders:
+    """Created per request (and per subscription event); caches only for its own lifetime."""
+
+    def __init__(self, viewer: Viewer | None, tree: CategoryTree | None = None) -> None:
+        self._viewer = viewer
+        self._tree = tree
+        # The viewer's own record is what their token says: signing in writes it (users.ensure).
+        self._users_now: dict[str, types.User] = (
+            {}
+            if viewer is None
+            else {viewer.id: types.User(id=ID(viewer.id), name=viewer.name, role=viewer.role)}
+        )
+        self._categories: asyncio.Task[list[Category]] | None = None
+        batches = _Batches(viewer)
+        self.users = DataLoader(batches._load_users)
+        self.tickets = DataLoader(batches._load_tickets)
+        self.messages = DataLoader(batches._load_messages)
+        self.last_message = DataLoader(batches._load_last_messages)
+        self.message = DataLoader(batches._load_message)
+        self.events = DataLoader(batches._load_events)
+        self.pending_request = DataLoader(batches._load_pending_requests)
+        self.request = DataLoader(batches._load_requests)
+        self.ticket_attachments = DataLoader(batches._load_ticket_attachments)
+        self.message_attachments = DataLoader(batches._load_message_attachments)
+
+    @property
+    def viewer(self) -> Viewer:
+        if self._viewer is None:
+            raise NotAuthenticated()
+        return self._viewer
+
+    async def _all_categories(self) -> list[Category]:
+        # The tree is small seeded data: one statement per request serves every lookup.
+        if self._categories is None:
+            self._categories = asyncio.ensure_future(categories.list_categories())
+        return await self._categories
+
+    def category(self, category_id: int) -> Any:
+        """The category, right away when the tree knows it, else an awaitable."""
+        if self._tree is not None and (found := self._tree.by_id.get(category_id)) is not None:
+            return found
+        return self._category_from_db(category_id)
+
+    async def _category_from_db(self, category_id: int) -> types.Category:
+        for c in await self._all_categories():
+            if c.id == category_id:
+                return mappers.category(c)
+        raise LookupError(f"category {category_id} does not exist")
+
+    async def category_children(self, category_id: int) -> list[types.Category]:
+        return [
+            mappers.category(c) for c in await self._all_categories() if c.parent_id == category_id
+        ]
+
+    async def category_roots(self) -> list[types.Category]:
+        return [mappers.category(c) for c in await self._all_categories() if c.parent_id is None]
+
+    def user(self, user_id: str) -> Any:
+        """The user, right away when primed for this request, else through the loader."""
+        found = self._users_now.get(user_id)
+        return found if found is not None else self.users.load(user_id)
+
+    async def prime_users(self, ids: Iterable[str]) -> None:
+        """Read these users in one statement so that `user()` answers them without awaiting."""
+        missing = [i for i in set(ids) if i not in self._users_now]
+        if missing:
+            found = await users.get_users(ids=missing)
+            self._users_now.update({i: mappers.user(found[i]) for i in missing if i in found})
 
     async def permissions(self, ticket: types.Ticket) -> types.TicketPermissions:
         """`viewerCan`, decided by the same policy functions the mutations enforce."""

@@ -16,6 +16,7 @@ path is safe.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLString,
@@ -152,6 +154,17 @@ def _step_key(parent_type: GraphQLObjectType, details: Any) -> StepKey:
 
 
 class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # graphql-core keeps bound methods of the context on the context: a reference cycle
+        # that holds each operation's whole result until the cycle collector runs. Through a
+        # weak reference the context, and all it holds, is freed when the operation ends.
+        context = weakref.ref(self)
+        self.async_helpers = GraphQLResolveInfoHelpers(
+            gather=lambda values: context().gather_async_work(values),  # type: ignore[union-attr]
+            track=lambda values: context().track_async_work(values),  # type: ignore[union-attr]
+        )
+
     def execute_field(
         self,
         parent_type: GraphQLObjectType,

@@ -25,22 +25,26 @@ def label_request_error(error: GraphQLError) -> None:
     error.extensions = {**(error.extensions or {}), "code": code}
 
 
+def is_unexpected(error: GraphQLError) -> bool:
+    """Whether to mask the error; expected ones get their `extensions.code` on the way."""
+    original = error.original_error
+    if original is None:  # syntax, validation and variable errors: the client's own mistakes
+        label_request_error(error)
+        return False
+    if isinstance(original, DomainError):
+        extensions: dict[str, Any] = {"code": original.code}
+        error.extensions = {**(error.extensions or {}), **extensions}
+        return False
+    return not isinstance(original, GraphQLError)
+
+
 class ApiErrors(MaskErrors):
     """Adds `extensions.code` to expected errors and masks the rest with the request id."""
 
     def __init__(self) -> None:
-        super().__init__(should_mask_error=self._is_unexpected, error_message=INTERNAL_MESSAGE)
-
-    def _is_unexpected(self, error: GraphQLError) -> bool:
-        original = error.original_error
-        if original is None:  # syntax, validation and variable errors: the client's own mistakes
-            label_request_error(error)
-            return False
-        if isinstance(original, DomainError):
-            extensions: dict[str, Any] = {"code": original.code}
-            error.extensions = {**(error.extensions or {}), **extensions}
-            return False
-        return not isinstance(original, GraphQLError)
+        # A plain function, not a bound method: the extension holds no reference to itself,
+        # so it is freed as soon as its operation ends rather than by the cycle collector.
+        super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_MESSAGE)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         context = self.execution_context.context
