@@ -6,6 +6,8 @@ figures measured side by side in one run are comparable even when the machine is
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import os
 import platform
@@ -20,10 +22,11 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,8 +215,6 @@ def with_database(url: str, name: str) -> str:
 @contextlib.contextmanager
 def postgres_database(admin_url: str = DEFAULT_PG, keep: bool = False) -> Iterator[str]:
     """A fresh, uniquely named PostgreSQL database, dropped afterwards unless `keep`."""
-    import asyncio
-
     import asyncpg
 
     name = f"helpdesk_bench_{uuid.uuid4().hex[:8]}"
@@ -232,6 +233,39 @@ def postgres_database(admin_url: str = DEFAULT_PG, keep: bool = False) -> Iterat
     finally:
         if not keep:
             asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def helpdesk_cli(*args: str, database_url: str) -> None:
+    """`helpdesk ARGS` on that database; its error output is in the exception when it fails."""
+    command = [str(Path(PYTHON).parent / "helpdesk"), *args]
+    env = {**os.environ, "HELPDESK_DATABASE_URL": database_url}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"helpdesk {' '.join(args)} failed:\n{done.stderr}")
+
+
+def add_database_url_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("HELPDESK_BENCH_DATABASE_URL", DEFAULT_PG),
+        help="PostgreSQL server to create the database on",
+    )
+
+
+def pin_to_load_core() -> None:
+    """This process drives the load: keep core 0 for the servers."""
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {LOAD_CPU})
+
+
+def report_on_new_postgres(
+    admin_url: str, scenario: Callable[[str], Coroutine[Any, Any, str]]
+) -> None:
+    """Print the scenario's report, run on a new migrated database (dropped afterwards)."""
+    pin_to_load_core()
+    with postgres_database(admin_url) as url:
+        helpdesk_cli("migrate", database_url=url)
+        print(asyncio.run(scenario(url)))
 
 
 @contextlib.contextmanager

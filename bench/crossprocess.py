@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import resource
 import sys
 import tempfile
 import threading
@@ -33,18 +31,25 @@ from typing import Any
 import orjson
 
 from bench.common import (
-    DEFAULT_PG,
     DEFAULT_REDIS,
     LOAD_CPU,
     PYTHON,
+    add_database_url_option,
     helpdesk_server,
     machine,
     percentile,
-    postgres_database,
+    report_on_new_postgres,
     table,
 )
-from bench.fanout import migrate
-from bench.ws_clients import Child, Clients, cpu_ticks, latency_cells, stdin_commands
+from bench.ws_clients import (
+    Child,
+    Clients,
+    cpu_seconds,
+    cpu_ticks,
+    emit,
+    latency_cells,
+    stdin_commands,
+)
 
 EVENTS = "subscription { ticketEvents { id kind ticket { id } at } }"
 CUSTOMERS = "bench-customer"
@@ -85,16 +90,6 @@ class RecordingBroker:
 
     async def ping(self) -> bool:
         return bool(await self.inner.ping())
-
-
-def _emit(message: dict[str, Any]) -> None:
-    sys.stdout.write(orjson.dumps(message).decode() + "\n")
-    sys.stdout.flush()
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def _paced(
@@ -160,7 +155,7 @@ async def _writer(args: argparse.Namespace) -> None:
 
             started = time.monotonic()
             await _paced(1e9, args.customers, 8, open_ticket)
-            _emit({"type": "ready", "tickets": len(tickets), "seconds": time.monotonic() - started})
+            emit({"type": "ready", "tickets": len(tickets), "seconds": time.monotonic() - started})
 
             async def toggle(k: int) -> None:
                 nonlocal error_count
@@ -194,17 +189,17 @@ async def _writer(args: argparse.Namespace) -> None:
                     break
                 if command[0] == "warmup":
                     await _paced(args.rate, len(tickets), args.concurrency, toggle)
-                    _emit({"type": "warmed"})
+                    emit({"type": "warmed"})
                 elif command[0] == "run":
                     rate, seconds = float(command[1]), float(command[2])
                     broker.recording = {}
                     error_count, errors = 0, []
-                    cpu = _cpu()
+                    cpu = cpu_seconds()
                     elapsed = await _paced(rate, int(rate * seconds), args.concurrency, toggle)
-                    cpu = _cpu() - cpu
+                    cpu = cpu_seconds() - cpu
                     recorded, broker.recording = broker.recording, None
                     await asyncio.to_thread(Path(args.out).write_bytes, orjson.dumps(recorded))
-                    _emit(
+                    emit(
                         {
                             "type": "done",
                             "changes": int(rate * seconds),
@@ -359,19 +354,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16, help="writer's calls in flight")
     parser.add_argument("--server-cpus", default="0,0", help="cores of server A and B")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("HELPDESK_BENCH_DATABASE_URL", DEFAULT_PG),
-        help="PostgreSQL server to create the database on",
-    )
+    add_database_url_option(parser)
     parser.add_argument("--redis", default=DEFAULT_REDIS)
     parser.add_argument("--engine", choices=("raw", "aiohttp"), default="raw", help="client")
     args = parser.parse_args(argv)
-    if (os.cpu_count() or 1) >= 2:
-        os.sched_setaffinity(0, {LOAD_CPU})
-    with postgres_database(args.database_url) as url:  # dropped afterwards
-        migrate(url)
-        print(asyncio.run(scenario(args, url)))
+    report_on_new_postgres(args.database_url, lambda url: scenario(args, url))
 
 
 if __name__ == "__main__":

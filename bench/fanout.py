@@ -22,25 +22,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bench.common import (
-    LOAD_CPU,
     PYTHON,
     SERVER_CPU,
     free_port,
+    helpdesk_cli,
     helpdesk_server,
     machine,
     percentile,
+    pin_to_load_core,
     process,
     rss_kb,
     sqlite_database,
@@ -88,14 +86,6 @@ TAKE = """mutation($id: ID!) {
   takeTicket(input: {ticketId: $id}) { ticket { id status } errors { code field message } } }"""
 
 
-def migrate(database_url: str) -> None:
-    helpdesk = str(Path(PYTHON).parent / "helpdesk")
-    env = {**os.environ, "HELPDESK_DATABASE_URL": database_url}
-    done = subprocess.run([helpdesk, "migrate"], env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"helpdesk migrate failed:\n{done.stderr}")
-
-
 async def create_tickets(
     session: aiohttp.ClientSession, base: str, count: int, owner: str = "bench-customer"
 ) -> list[str]:
@@ -120,7 +110,7 @@ class Target:
 @contextlib.asynccontextmanager
 async def ours(args: argparse.Namespace) -> AsyncIterator[Target]:
     with sqlite_database() as url:
-        migrate(url)
+        helpdesk_cli("migrate", database_url=url)
         with helpdesk_server(url) as (base, server):
             async with aiohttp.ClientSession() as session:
                 tickets = await create_tickets(session, base, WARM_UP_ROUNDS + args.events)
@@ -422,8 +412,7 @@ def main(argv: list[str] | None = None) -> None:
         help="ours,stock (default both)",
     )
     args = parser.parse_args(argv)
-    if (os.cpu_count() or 1) >= 2:
-        os.sched_setaffinity(0, {LOAD_CPU})  # this process publishes: keep core 0 for the server
+    pin_to_load_core()  # this process publishes
     asyncio.run(run(args))
 
 

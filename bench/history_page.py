@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import urllib.request
@@ -43,9 +42,9 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from bench.common import (
     DEFAULT_PG,
     PYTHON,
-    ROOT,
     WrkResult,
     free_port,
+    helpdesk_cli,
     helpdesk_server,
     machine,
     postgres_database,
@@ -125,12 +124,6 @@ def reference(label: str, module: list[str], query: str) -> Iterator[Target]:
         if answer.get("errors") or len(items) != PAGE:
             raise SystemExit(f"{label}: unexpected answer {answer}")
         yield Target(url, payload, headers)
-
-
-def helpdesk(*args: str, database_url: str) -> None:
-    command = [str(ROOT / ".venv" / "bin" / "helpdesk"), *args]
-    env = {**os.environ, "HELPDESK_DATABASE_URL": database_url}
-    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
 
 
 async def pick_customer(database_url: str, is_postgres: bool) -> tuple[str, int]:
@@ -224,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             database = sqlite_database() if backend == "sqlite" else postgres_database(args.pg_url)
             url = stack.enter_context(database)
             print(f"{label}: migrate, seed-demo --tickets {args.tickets} …", flush=True)
-            helpdesk("migrate", database_url=url)
-            helpdesk(
+            helpdesk_cli("migrate", database_url=url)
+            helpdesk_cli(
                 "seed-demo",
                 "--tickets",
                 str(args.tickets),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import time
 from datetime import datetime
@@ -27,15 +26,15 @@ import aiohttp
 import orjson
 
 from bench.common import (
-    DEFAULT_PG,
     LOAD_CPU,
+    add_database_url_option,
     helpdesk_server,
     machine,
-    postgres_database,
+    report_on_new_postgres,
     table,
     wrk,
 )
-from bench.fanout import CREATE, graphql, migrate, token
+from bench.fanout import CREATE, graphql, token
 from bench.ws_clients import Clients, cpu_ticks, latency_cells
 
 EVENTS = "subscription { ticketEvents { id kind ticket { id } at } }"
@@ -237,17 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--query", default=EVENTS, help="the subscription (needs id and at)")
     parser.add_argument("--broker", default="memory://", help="memory:// or redis://…")
     parser.add_argument("--engine", choices=("raw", "aiohttp"), default="raw", help="client")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("HELPDESK_BENCH_DATABASE_URL", DEFAULT_PG),
-        help="PostgreSQL server to create the database on",
-    )
+    add_database_url_option(parser)
     args = parser.parse_args(argv)
-    if (os.cpu_count() or 1) >= 2:
-        os.sched_setaffinity(0, {LOAD_CPU})
-    with postgres_database(args.database_url) as url:  # dropped afterwards
-        migrate(url)
-        print(asyncio.run(scenario(args, url)))
+    report_on_new_postgres(args.database_url, lambda url: scenario(args, url))
 
 
 if __name__ == "__main__":

@@ -363,12 +363,12 @@ async def _raw_subscriber(
         on_settled()
 
 
-def _emit(message: dict[str, Any]) -> None:
+def emit(message: dict[str, Any]) -> None:
     sys.stdout.write(orjson.dumps(message).decode() + "\n")
     sys.stdout.flush()
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -398,7 +398,7 @@ async def _run(args: argparse.Namespace) -> None:
         nonlocal settled
         settled += 1
         if settled == args.count:
-            _emit(
+            emit(
                 {
                     "type": "ready",
                     "subscribed": state.subscribed,
@@ -437,8 +437,8 @@ async def _run(args: argparse.Namespace) -> None:
             command = await commands.get()
             if command == "status":
                 if cpu_at_ready is None and settled == args.count:
-                    cpu_at_ready = _cpu_seconds()
-                _emit(
+                    cpu_at_ready = cpu_seconds()
+                emit(
                     {
                         "type": "status",
                         "subscribed": state.subscribed,
@@ -450,11 +450,11 @@ async def _run(args: argparse.Namespace) -> None:
                     }
                 )
             elif command == "reset-cpu":
-                cpu_at_ready = _cpu_seconds()
-                _emit({"type": "reset-cpu"})
+                cpu_at_ready = cpu_seconds()
+                emit({"type": "reset-cpu"})
             elif command == "stop":
                 break
-        cpu = _cpu_seconds() - (cpu_at_ready or 0.0)
+        cpu = cpu_seconds() - (cpu_at_ready or 0.0)
         result = {
             "arrivals": state.arrivals,
             "tickets": state.tickets,
@@ -469,7 +469,7 @@ async def _run(args: argparse.Namespace) -> None:
             "cpu_seconds": cpu,
         }
         await asyncio.to_thread(Path(args.out).write_bytes, orjson.dumps(result))
-        _emit({"type": "done", "received": state.received, "cpu_seconds": round(cpu, 2)})
+        emit({"type": "done", "received": state.received, "cpu_seconds": round(cpu, 2)})
         for task in tasks:
             task.cancel()
         for transport in transports:
