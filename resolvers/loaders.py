@@ -13,8 +13,7 @@ from resolvers import mappers
 from schema import types
 from schema.enums import TicketStatus
 from services import attachments, categories, policy, tickets, users
-from services.errors import NotAuthenticated
-from services.viewer import Viewer
+from services.viewer import Viewer, require_viewer
 
 if TYPE_CHECKING:
     from models import Category
@@ -41,51 +40,47 @@ class _Batches:
 
     @property
     def viewer(self) -> Viewer:
-        if self._viewer is None:
-            raise NotAuthenticated()
-        return self._viewer
+        return require_viewer(self._viewer)
 
-    async def _load_users(self, ids: Sequence[str]) -> list[types.User]:
+    async def load_users(self, ids: Sequence[str]) -> list[types.User]:
         found = await users.get_users(ids=ids)
         return [mappers.user(found[i]) for i in ids]
 
-    async def _load_tickets(self, ids: Sequence[int]) -> list[types.Ticket | None]:
+    async def load_tickets(self, ids: Sequence[int]) -> list[types.Ticket | None]:
         found = await tickets.get_tickets(viewer=self.viewer, ids=ids)
         return [mappers.ticket(found[i]) if i in found else None for i in ids]
 
-    async def _load_messages(self, ticket_ids: Sequence[int]) -> list[list[types.Message]]:
+    async def load_messages(self, ticket_ids: Sequence[int]) -> list[list[types.Message]]:
         found = await tickets.messages_of(viewer=self.viewer, ticket_ids=ticket_ids)
         return [[mappers.message(m) for m in found[i]] for i in ticket_ids]
 
-    async def _load_last_messages(self, ticket_ids: Sequence[int]) -> list[types.Message | None]:
+    async def load_last_messages(self, ticket_ids: Sequence[int]) -> list[types.Message | None]:
         found = await tickets.last_messages(viewer=self.viewer, ticket_ids=ticket_ids)
         return [mappers.message(found[i]) if i in found else None for i in ticket_ids]
 
-    async def _load_message(self, ids: Sequence[int]) -> list[types.Message | None]:
+    async def load_message(self, ids: Sequence[int]) -> list[types.Message | None]:
         found = await tickets.get_messages(viewer=self.viewer, ids=ids)
         return [mappers.message(found[i]) if i in found else None for i in ids]
 
-    async def _load_events(self, ticket_ids: Sequence[int]) -> list[list[types.TicketEvent]]:
+    async def load_events(self, ticket_ids: Sequence[int]) -> list[list[types.TicketEvent]]:
         found = await tickets.events_of(viewer=self.viewer, ticket_ids=ticket_ids)
         return [[mappers.event(e) for e in found[i]] for i in ticket_ids]
 
-    async def _load_pending_requests(
+    async def load_pending_requests(
         self, ticket_ids: Sequence[int]
     ) -> list[types.RecategorizationRequest | None]:
         found = await tickets.pending_requests(viewer=self.viewer, ticket_ids=ticket_ids)
         return [mappers.request(found[i]) if i in found else None for i in ticket_ids]
 
-    async def _load_requests(
-        self, ids: Sequence[int]
-    ) -> list[types.RecategorizationRequest | None]:
+    async def load_requests(self, ids: Sequence[int]) -> list[types.RecategorizationRequest | None]:
         found = await tickets.get_requests(viewer=self.viewer, ids=ids)
         return [mappers.request(found[i]) if i in found else None for i in ids]
 
-    async def _load_ticket_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:
+    async def load_ticket_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:
         found = await attachments.of_tickets(ticket_ids=ids)
         return [[mappers.attachment(a) for a in found[i]] for i in ids]
 
-    async def _load_message_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:
+    async def load_message_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:
         found = await attachments.of_messages(message_ids=ids)
         return [[mappers.attachment(a) for a in found[i]] for i in ids]
 
@@ -104,22 +99,16 @@ class Loaders:
         )
         self._categories: asyncio.Task[list[Category]] | None = None
         batches = _Batches(viewer)
-        self.users = DataLoader(batches._load_users)
-        self.tickets = DataLoader(batches._load_tickets)
-        self.messages = DataLoader(batches._load_messages)
-        self.last_message = DataLoader(batches._load_last_messages)
-        self.message = DataLoader(batches._load_message)
-        self.events = DataLoader(batches._load_events)
-        self.pending_request = DataLoader(batches._load_pending_requests)
-        self.request = DataLoader(batches._load_requests)
-        self.ticket_attachments = DataLoader(batches._load_ticket_attachments)
-        self.message_attachments = DataLoader(batches._load_message_attachments)
-
-    @property
-    def viewer(self) -> Viewer:
-        if self._viewer is None:
-            raise NotAuthenticated()
-        return self._viewer
+        self.users = DataLoader(batches.load_users)
+        self.tickets = DataLoader(batches.load_tickets)
+        self.messages = DataLoader(batches.load_messages)
+        self.last_message = DataLoader(batches.load_last_messages)
+        self.message = DataLoader(batches.load_message)
+        self.events = DataLoader(batches.load_events)
+        self.pending_request = DataLoader(batches.load_pending_requests)
+        self.request = DataLoader(batches.load_requests)
+        self.ticket_attachments = DataLoader(batches.load_ticket_attachments)
+        self.message_attachments = DataLoader(batches.load_message_attachments)
 
     async def _all_categories(self) -> list[Category]:
         # The tree is small seeded data: one statement per request serves every lookup.
@@ -161,7 +150,7 @@ class Loaders:
 
     async def permissions(self, ticket: types.Ticket) -> types.TicketPermissions:
         """`viewerCan`, decided by the same policy functions the mutations enforce."""
-        viewer = self.viewer
+        viewer = require_viewer(self._viewer)
         state = policy.TicketFacts(
             number=ticket.number,
             status=ticket.status,
