@@ -5,7 +5,8 @@ owner and category of a ticket) are read off an object or come from a small sync
 resolver. graphql-core's general path builds a resolve-info object, wraps the call in
 Strawberry's argument conversion and extension chain and walks its completion machinery for
 each of them, for each object of a list. Here such a field, and the whole selection below it
-when every field in it is of that kind, is resolved and completed in one plain recursive walk.
+when every field in it is of that kind, is resolved and completed by closures compiled once per
+operation and variable values and kept on the schema for the next execution.
 
 Anything unusual takes the general path, which then answers and reports errors exactly as it
 always does: an awaitable result, a null in a non-null position, a value a scalar refuses, an
