@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from tortoise.expressions import RawSQL
 from tortoise.fields.data import DatetimeField, parse_datetime
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -90,6 +91,25 @@ async def fetch(query: QuerySet[M]) -> list[M]:
     query._make_query()
     sql, values = query.query.get_parameterized_sql()
     _, rows = await query._db.execute_query(sql, values)
+    model = query.model
+    key = (model, get_use_tz(), get_timezone())
+    build = _builders.get(key)
+    if build is None:
+        build = _builders[key] = _builder(model)
+    return [build(row) for row in rows]
+
+
+async def first_of_each(query: QuerySet[M], *, group: str, limit: int) -> list[M]:
+    """The first `limit` rows by id of each value of `group`, in id order: one statement that
+    never reads more than `limit` rows of any group, however many groups it covers."""
+    ranked = query.annotate(
+        _rank=RawSQL(f'ROW_NUMBER() OVER (PARTITION BY "{group}" ORDER BY "id")')
+    )
+    ranked._choose_db_if_not_chosen()
+    ranked._make_query()
+    inner, values = ranked.query.get_parameterized_sql()
+    sql = f'SELECT * FROM ({inner}) "ranked" WHERE "_rank" <= {int(limit)} ORDER BY "id"'
+    _, rows = await ranked._db.execute_query(sql, values)
     model = query.model
     key = (model, get_use_tz(), get_timezone())
     build = _builders.get(key)

@@ -10,7 +10,7 @@ from strawberry import ID
 from strawberry.dataloader import DataLoader
 
 from resolvers import mappers
-from schema import types
+from schema import sizes, types
 from schema.enums import TicketStatus
 from services import attachments, categories, policy, tickets, users
 from services.viewer import Viewer, require_viewer
@@ -28,6 +28,17 @@ class CategoryTree:
 
     def __init__(self, rows: Sequence[Category]) -> None:
         self.by_id = {row.id: mappers.category(row) for row in rows}
+
+
+Sized = tuple[int, int]  # (id, how many items of its list to read)
+
+
+def _ids(keys: Sequence[Sized]) -> list[int]:
+    return list({i: None for i, _ in keys})
+
+
+def _most(keys: Sequence[Sized]) -> int:
+    return max(n for _, n in keys)
 
 
 class _Batches:
@@ -50,9 +61,11 @@ class _Batches:
         found = await tickets.get_tickets(viewer=self.viewer, ids=ids)
         return [mappers.ticket(found[i]) if i in found else None for i in ids]
 
-    async def load_messages(self, ticket_ids: Sequence[int]) -> list[list[types.Message]]:
-        found = await tickets.messages_of(viewer=self.viewer, ticket_ids=ticket_ids)
-        return [[mappers.message(m) for m in found[i]] for i in ticket_ids]
+    async def load_messages(self, keys: Sequence[Sized]) -> list[list[types.Message]]:
+        found = await tickets.messages_of(
+            viewer=self.viewer, ticket_ids=_ids(keys), limit=_most(keys)
+        )
+        return [[mappers.message(m) for m in found[i][:n]] for i, n in keys]
 
     async def load_last_messages(self, ticket_ids: Sequence[int]) -> list[types.Message | None]:
         found = await tickets.last_messages(viewer=self.viewer, ticket_ids=ticket_ids)
@@ -62,9 +75,11 @@ class _Batches:
         found = await tickets.get_messages(viewer=self.viewer, ids=ids)
         return [mappers.message(found[i]) if i in found else None for i in ids]
 
-    async def load_events(self, ticket_ids: Sequence[int]) -> list[list[types.TicketEvent]]:
-        found = await tickets.events_of(viewer=self.viewer, ticket_ids=ticket_ids)
-        return [[mappers.event(e) for e in found[i]] for i in ticket_ids]
+    async def load_events(self, keys: Sequence[Sized]) -> list[list[types.TicketEvent]]:
+        found = await tickets.events_of(
+            viewer=self.viewer, ticket_ids=_ids(keys), limit=_most(keys)
+        )
+        return [[mappers.event(e) for e in found[i][:n]] for i, n in keys]
 
     async def load_pending_requests(
         self, ticket_ids: Sequence[int]
@@ -77,11 +92,11 @@ class _Batches:
         return [mappers.request(found[i]) if i in found else None for i in ids]
 
     async def load_ticket_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:
-        found = await attachments.of_tickets(ticket_ids=ids)
+        found = await attachments.of_tickets(ticket_ids=ids, limit=sizes.ATTACHMENTS.maximum)
         return [[mappers.attachment(a) for a in found[i]] for i in ids]
 
     async def load_message_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:
-        found = await attachments.of_messages(message_ids=ids)
+        found = await attachments.of_messages(message_ids=ids, limit=sizes.ATTACHMENTS.maximum)
         return [[mappers.attachment(a) for a in found[i]] for i in ids]
 
 
@@ -129,12 +144,12 @@ class Loaders:
         raise LookupError(f"category {category_id} does not exist")
 
     async def category_children(self, category_id: int) -> list[types.Category]:
-        return [
-            mappers.category(c) for c in await self._all_categories() if c.parent_id == category_id
-        ]
+        found = [c for c in await self._all_categories() if c.parent_id == category_id]
+        return [mappers.category(c) for c in found[: sizes.CATEGORIES.maximum]]
 
     async def category_roots(self) -> list[types.Category]:
-        return [mappers.category(c) for c in await self._all_categories() if c.parent_id is None]
+        found = [c for c in await self._all_categories() if c.parent_id is None]
+        return [mappers.category(c) for c in found[: sizes.CATEGORIES.maximum]]
 
     def user(self, user_id: str) -> Any:
         """The user, right away when primed for this request, else through the loader."""

@@ -9,6 +9,7 @@ import strawberry
 from resolvers import mappers
 from resolvers.context import Info
 from resolvers.selection import selected
+from schema import sizes
 from schema.enums import FaqKind, OrderDirection
 from schema.inputs import TicketFilter, TicketOrder, TicketScope
 from schema.types import (
@@ -47,7 +48,10 @@ class Query:
         viewer = require_viewer(info.context.viewer)
         return await info.context.loaders.users.load(viewer.id)
 
-    @strawberry.field(description="Sections of the Help page with their question types. Public.")
+    @strawberry.field(
+        description="Sections of the Help page with their question types. Public.",
+        metadata=sizes.CATEGORIES.metadata,
+    )
     async def categories(self, info: Info) -> list[Category]:
         return await info.context.loaders.category_roots()
 
@@ -55,7 +59,10 @@ class Query:
     async def ticket_stats(self, info: Info) -> TicketStats:
         return mappers.stats(await stats.ticket_stats(viewer=info.context.viewer))
 
-    @strawberry.field(description="The Help page's FAQ and tips, in display order. Public.")
+    @strawberry.field(
+        description="The Help page's FAQ and tips, in display order. Public.",
+        metadata=sizes.FAQ.metadata,
+    )
     async def faq(
         self,
         kind: Annotated[
@@ -63,7 +70,8 @@ class Query:
             strawberry.argument(description="Only entries of this kind; both kinds when omitted."),
         ] = None,
     ) -> list[FaqEntry]:
-        return [mappers.faq(entry) for entry in await faq.list_faq(kind=kind)]
+        entries = await faq.list_faq(kind=kind, limit=sizes.FAQ.maximum)
+        return [mappers.faq(entry) for entry in entries]
 
     @strawberry.field(
         description="The event log in commit order, for catching up: events after the `after` "

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from schema import sizes
 from schema.enums import (
     AttachmentState,
     ErrorCode,
@@ -17,6 +18,14 @@ from schema.enums import (
     Role,
     TicketStatus,
 )
+
+ListFirst = Annotated[
+    int | None,
+    strawberry.argument(
+        description=f"How many items, 0 to {sizes.TICKET_LIST.maximum}; "
+        f"{sizes.TICKET_LIST.default} when omitted."
+    ),
+]
 
 
 @strawberry.type(description="A person: a customer, a support agent or an admin.")
@@ -55,7 +64,10 @@ class Category:
             return None
         return info.context.loaders.category(self.parent_id)
 
-    @strawberry.field(description="Question types of this section (empty for leaves).")
+    @strawberry.field(
+        description="Question types of this section (empty for leaves).",
+        metadata=sizes.CATEGORIES.metadata,
+    )
     async def children(self, info: strawberry.Info[Any, Any]) -> list[Category]:
         return await info.context.loaders.category_children(int(self.id))
 
@@ -99,7 +111,9 @@ class Message:
     def author(self, info: strawberry.Info[Any, Any]) -> User:
         return info.context.loaders.user(self.author_id)
 
-    @strawberry.field(description="Files attached to this message.")
+    @strawberry.field(
+        description="Files attached to this message.", metadata=sizes.ATTACHMENTS.metadata
+    )
     async def attachments(self, info: strawberry.Info[Any, Any]) -> list[Attachment]:
         return await info.context.loaders.message_attachments.load(int(self.id))
 
@@ -157,34 +171,58 @@ class Ticket:
             return None
         return await info.context.loaders.tickets.load(self.follow_up_of_id)
 
-    @strawberry.field(description="Files attached when the ticket was created.")
+    @strawberry.field(
+        description="Files attached when the ticket was created.",
+        metadata=sizes.ATTACHMENTS.metadata,
+    )
     async def attachments(self, info: strawberry.Info[Any, Any]) -> list[Attachment]:
         return await info.context.loaders.ticket_attachments.load(int(self.id))
 
-    @strawberry.field(description="The conversation, oldest first.")
-    async def messages(self, info: strawberry.Info[Any, Any]) -> list[Message]:
-        return await info.context.loaders.messages.load(int(self.id))
+    @strawberry.field(
+        description="The conversation, oldest first: its first `first` messages.",
+        metadata=sizes.TICKET_LIST.metadata,
+    )
+    async def messages(
+        self, info: strawberry.Info[Any, Any], first: ListFirst = sizes.TICKET_LIST.default
+    ) -> list[Message]:
+        return await info.context.loaders.messages.load(
+            (int(self.id), sizes.TICKET_LIST.items(first))
+        )
 
     @strawberry.field(description="The newest message of the conversation.")
     async def last_message(self, info: strawberry.Info[Any, Any]) -> Message | None:
         return await info.context.loaders.last_message.load(int(self.id))
 
-    @strawberry.field(description="The ticket's history, oldest first.")
-    async def events(self, info: strawberry.Info[Any, Any]) -> list[TicketEvent]:
-        return await info.context.loaders.events.load(int(self.id))
+    @strawberry.field(
+        description="The ticket's history, oldest first: its first `first` events (the whole "
+        "log pages through `ticketEvents`).",
+        metadata=sizes.TICKET_LIST.metadata,
+    )
+    async def events(
+        self, info: strawberry.Info[Any, Any], first: ListFirst = sizes.TICKET_LIST.default
+    ) -> list[TicketEvent]:
+        return await info.context.loaders.events.load(
+            (int(self.id), sizes.TICKET_LIST.items(first))
+        )
 
     @strawberry.field(
         description="Messages and events in one chronological list (message events are the "
-        "messages themselves)."
+        "messages themselves): its first `first` entries.",
+        metadata=sizes.TICKET_LIST.metadata,
     )
-    async def timeline(self, info: strawberry.Info[Any, Any]) -> list[TimelineItem]:
-        messages = await info.context.loaders.messages.load(int(self.id))
-        events = await info.context.loaders.events.load(int(self.id))
+    async def timeline(
+        self, info: strawberry.Info[Any, Any], first: ListFirst = sizes.TICKET_LIST.default
+    ) -> list[TimelineItem]:
+        # The first n entries come from the first n messages and the first n events (each
+        # message has its one event, which the timeline shows as the message).
+        key = (int(self.id), sizes.TICKET_LIST.items(first))
+        messages = await info.context.loaders.messages.load(key)
+        events = await info.context.loaders.events.load(key)
         items: list[tuple[datetime, int, int, Message | TicketEvent]] = [
             (m.created_at, 0, int(m.id), m) for m in messages
         ]
         items += [(e.at, 1, int(e.id), e) for e in events if e.kind is not EventKind.MESSAGE_ADDED]
-        return [item for *_, item in sorted(items, key=lambda i: i[:3])]
+        return [item for *_, item in sorted(items, key=lambda i: i[:3])][: key[1]]
 
     @strawberry.field(description="The support reply recommended as the solution.")
     async def recommended_solution(self, info: strawberry.Info[Any, Any]) -> Message | None:
@@ -406,7 +444,7 @@ class TicketEventEdge:
 @strawberry.type(description="A page of the event log, in commit order.")
 class TicketEventConnection:
     edges: list[TicketEventEdge] = strawberry.field(
-        description="The events of this page, oldest first."
+        description="The events of this page, oldest first.", metadata=sizes.PAGE.metadata
     )
     page_info: PageInfo = strawberry.field(
         description="Whether more events follow, and the cursors of this page."
@@ -446,7 +484,8 @@ class StatusCount:
 @strawberry.type(description="A page of tickets with totals for the whole filter.")
 class TicketConnection:
     edges: list[TicketEdge] = strawberry.field(
-        description="The tickets of this page, in the requested order."
+        description="The tickets of this page, in the requested order.",
+        metadata=sizes.PAGE.metadata,
     )
     page_info: PageInfo = strawberry.field(
         description="Whether more tickets exist either side, and the cursors of this page."
@@ -457,7 +496,10 @@ class TicketConnection:
     async def total_count(self) -> int:
         return int(await self.counts.total_count())
 
-    @strawberry.field(description="Tickets matching the filter by status, over all pages.")
+    @strawberry.field(
+        description="Tickets matching the filter by status, over all pages.",
+        metadata=sizes.STATUSES.metadata,
+    )
     async def counts_by_status(self) -> list[StatusCount]:
         counts = await self.counts.counts_by_status()
         return [StatusCount(status=s, count=counts.get(s, 0)) for s in TicketStatus]
@@ -486,10 +528,12 @@ class CategoryCount:
 @strawberry.type(description="Dashboard figures over the tickets the viewer may see.")
 class TicketStats:
     counts_by_status: list[StatusCount] = strawberry.field(
-        description="Tickets in each status; every status is listed, zeros included."
+        description="Tickets in each status; every status is listed, zeros included.",
+        metadata=sizes.STATUSES.metadata,
     )
     active_by_category: list[CategoryCount] = strawberry.field(
-        description="Tickets not yet CLOSED or REJECTED, by category."
+        description="Tickets not yet CLOSED or REJECTED, by category.",
+        metadata=sizes.CATEGORIES.metadata,
     )
     urgent_active: int = strawberry.field(description="Urgent tickets not yet final.")
     oldest_open_created_at: datetime | None = strawberry.field(

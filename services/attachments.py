@@ -19,6 +19,7 @@ from PIL import Image
 from tortoise.functions import Sum
 
 from models import Attachment, AttachmentState
+from models.rows import first_of_each
 from models.storage import IncomingFile, Storage
 from services.errors import ErrorCode, UserInputError
 from services.viewer import Viewer, require_viewer
@@ -232,17 +233,19 @@ async def get_visible(*, viewer: Viewer | None, attachment_id: int) -> Attachmen
     return attachment
 
 
-async def of_tickets(*, ticket_ids: Sequence[int]) -> dict[int, list[Attachment]]:
-    """Files attached to the tickets themselves (at creation), oldest first."""
+async def of_tickets(*, ticket_ids: Sequence[int], limit: int) -> dict[int, list[Attachment]]:
+    """Files attached to the tickets themselves (at creation), oldest first, `limit` each."""
     grouped: dict[int, list[Attachment]] = {tid: [] for tid in ticket_ids}
-    rows = await Attachment.filter(ticket_id__in=list(grouped), message_id__isnull=True)
-    for attachment in sorted(rows, key=lambda a: a.id):
+    query = Attachment.filter(ticket_id__in=list(grouped), message_id__isnull=True)
+    for attachment in await first_of_each(query, group="ticket_id", limit=limit):
         grouped[attachment.ticket_id or 0].append(attachment)
     return grouped
 
 
-async def of_messages(*, message_ids: Sequence[int]) -> dict[int, list[Attachment]]:
+async def of_messages(*, message_ids: Sequence[int], limit: int) -> dict[int, list[Attachment]]:
+    """Files attached to each message, oldest first, `limit` each."""
     grouped: dict[int, list[Attachment]] = {mid: [] for mid in message_ids}
-    for attachment in await Attachment.filter(message_id__in=list(grouped)).order_by("id"):
+    query = Attachment.filter(message_id__in=list(grouped))
+    for attachment in await first_of_each(query, group="message_id", limit=limit):
         grouped[attachment.message_id or 0].append(attachment)
     return grouped

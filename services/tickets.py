@@ -25,7 +25,7 @@ from models import (
     TicketEvent,
     TicketStatus,
 )
-from models.rows import fetch
+from models.rows import fetch, first_of_each
 from pubsub import Broker
 from services import attachments, events, policy
 from services.categories import category_ids_under, resolve_leaf
@@ -75,10 +75,14 @@ async def get_tickets(*, viewer: Viewer, ids: Sequence[int]) -> dict[int, Ticket
     return {t.id: t for t in rows}
 
 
-async def messages_of(*, viewer: Viewer, ticket_ids: Sequence[int]) -> dict[int, list[Message]]:
-    """The conversation of each ticket, oldest first, as the viewer may see it."""
+async def messages_of(
+    *, viewer: Viewer, ticket_ids: Sequence[int], limit: int
+) -> dict[int, list[Message]]:
+    """The first `limit` messages of each ticket's conversation, oldest first, as the viewer
+    may see it."""
     grouped: dict[int, list[Message]] = {tid: [] for tid in ticket_ids}
-    rows = await fetch(visible_messages(viewer).filter(ticket_id__in=list(grouped)).order_by("id"))
+    query = visible_messages(viewer).filter(ticket_id__in=list(grouped))
+    rows = await first_of_each(query, group="ticket_id", limit=limit)
     for message in rows:
         grouped[message.ticket_id].append(message)
     return grouped
@@ -436,13 +440,16 @@ def _status_after_reply(
     return None
 
 
-async def events_of(*, viewer: Viewer, ticket_ids: Sequence[int]) -> dict[int, list[TicketEvent]]:
-    """Each ticket's history, oldest first, without internal notes for customers."""
+async def events_of(
+    *, viewer: Viewer, ticket_ids: Sequence[int], limit: int
+) -> dict[int, list[TicketEvent]]:
+    """The first `limit` events of each ticket's history, oldest first, without internal notes
+    for customers."""
     grouped: dict[int, list[TicketEvent]] = {tid: [] for tid in ticket_ids}
     query = TicketEvent.filter(ticket_id__in=list(grouped))
     if not viewer.is_staff:
         query = query.filter(internal=False)
-    for event in await fetch(query.order_by("id")):
+    for event in await first_of_each(query, group="ticket_id", limit=limit):
         grouped[event.ticket_id].append(event)
     return grouped
 
