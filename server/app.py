@@ -214,6 +214,9 @@ def create_app(settings: Settings) -> web.Application:
         root_fields=settings.max_root_fields,
         tokens=settings.max_tokens,
         characters=settings.max_query_chars,
+        nodes=settings.max_nodes,
+        seconds=settings.operation_timeout,
+        response_bytes=settings.max_response_bytes,
     )
     app[PERSISTED] = PersistedQueries(settings.persisted_queries, settings.max_query_chars)
 
@@ -275,7 +278,8 @@ def create_app(settings: Settings) -> web.Application:
         multipart_uploads_enabled=True,
         allowed_origins=settings.cors_origins,
     )
-    app[SHARED] = SharedSubscriptions(schema)
+    view.limits = limits
+    app[SHARED] = SharedSubscriptions(schema, limits.response_bytes)
     view.graphql_transport_ws_handler_class = type(
         "AppSharingHandler", (SharingHandler,), {"shared": app[SHARED], "limits": limits}
     )

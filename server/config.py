@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from schema.sizes import ATTACHMENTS
+
 # Development-only secret: lets `make run` work out of the box; production refuses it.
 DEV_JWT_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
 DEFAULT_DATABASE_URL = "sqlite://data/helpdesk.sqlite3"
@@ -34,6 +36,19 @@ def _int(env: Mapping[str, str], name: str, default: int, *, zero_means_off: boo
         raise ConfigError(f"{name} must be an integer") from exc
     if value < 0 or (value == 0 and not zero_means_off):
         raise ConfigError(f"{name} must be positive" + (" or 0 (off)" if zero_means_off else ""))
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds") from exc
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be positive")
     return value
 
 
@@ -67,6 +82,9 @@ class Settings:
     max_tokens: int = 2000
     max_query_chars: int = 20_000
     max_body_bytes: int = 1024 * 1024
+    max_nodes: int = 10_000
+    operation_timeout: float = 10.0
+    max_response_bytes: int = 10 * 1024 * 1024
     max_batch: int = 0  # operations per batched request; 0 turns batching off
     rate_limit_per_minute: int = 120  # mutations per user; 0 turns the limit off
     rate_limit_burst: int = 30
@@ -116,6 +134,9 @@ class Settings:
             max_tokens=_int(env, "HELPDESK_MAX_TOKENS", 2000),
             max_query_chars=_int(env, "HELPDESK_MAX_QUERY_CHARS", 20_000),
             max_body_bytes=_int(env, "HELPDESK_MAX_BODY_BYTES", 1024 * 1024),
+            max_nodes=_int(env, "HELPDESK_MAX_NODES", 10_000),
+            operation_timeout=_seconds(env, "HELPDESK_OPERATION_TIMEOUT", 10.0),
+            max_response_bytes=_int(env, "HELPDESK_MAX_RESPONSE_BYTES", 10 * 1024 * 1024),
             max_batch=_int(env, "HELPDESK_MAX_BATCH", 0, zero_means_off=True),
             rate_limit_per_minute=_int(
                 env, "HELPDESK_RATE_LIMIT_PER_MINUTE", 120, zero_means_off=True
@@ -129,7 +150,12 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        """Production never runs on development defaults."""
+        """Limits the schema can answer; production never runs on development defaults."""
+        if self.attachments_per_message > ATTACHMENTS.maximum:
+            raise ConfigError(
+                f"HELPDESK_ATTACHMENTS_PER_MESSAGE may be at most {ATTACHMENTS.maximum}, "
+                "the files a ticket or message lists"
+            )
         if not self.production:
             return
         if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:

@@ -40,7 +40,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from resolvers.context import Context
-from server.limits import QueryLimits
+from server.limits import QueryLimits, within_response_limit
 from services.errors import NotAuthenticated
 
 VIEWER_DEPENDENT_FIELDS = frozenset({"viewerCan", "me"})
@@ -124,8 +124,11 @@ class _Group:
 
 
 class SharedSubscriptions:
-    def __init__(self, schema: BaseSchema) -> None:
+    def __init__(
+        self, schema: BaseSchema, response_bytes: int = QueryLimits().response_bytes
+    ) -> None:
         self._schema = schema
+        self._response_bytes = response_bytes
         self._groups: dict[Hashable, _Group] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Token expiries of all members in one heap, swept by one task (a timer per member
@@ -225,7 +228,8 @@ class SharedSubscriptions:
                     payload: dict[str, Any] = {"data": result.data}
                     if result.errors:
                         payload["errors"] = [error.formatted for error in result.errors]
-                    encoded = orjson.dumps(payload).decode()  # once for every member
+                    # once for every member
+                    encoded = within_response_limit(payload, self._response_bytes).decode()
                     for member in list(group.members):
                         await member.send_next(encoded)
             await self._finish_all(group, "complete")

@@ -8,31 +8,44 @@ so HTTP answers it as a request error (400 with `application/graphql-response+js
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLCompositeType,
     GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     VariableNode,
+    get_named_type,
+    is_composite_type,
 )
 from graphql.language import SKIP
 from graphql.language import parse as parse_document
-from graphql.validation import ASTValidationRule, MaxIntrospectionDepthRule
+from graphql.validation import MaxIntrospectionDepthRule, ValidationRule
 from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from services.pagination import MAX_PAGE
+from schema.sizes import ListSize, size_of
+from services.pagination import DEFAULT_PAGE, MAX_PAGE
 
 LIMIT_CODE = "QUERY_LIMIT_EXCEEDED"
 PAGE_ARGUMENTS = frozenset({"first", "last"})
@@ -46,9 +59,12 @@ class QueryLimits:
     tokens: int = 2000
     characters: int = 20_000
     page: int = MAX_PAGE
+    nodes: int = 10_000
+    seconds: float = 10.0  # execution deadline of a query or mutation, or of one event
+    response_bytes: int = 10 * 1024 * 1024
 
 
-def limit_error(message: str, limit: str, maximum: int, nodes: Any = None) -> GraphQLError:
+def limit_error(message: str, limit: str, maximum: float, nodes: Any = None) -> GraphQLError:
     return GraphQLError(
         message, nodes, extensions={"code": LIMIT_CODE, "limit": limit, "max": maximum}
     )
@@ -131,15 +147,188 @@ class _Shapes:
                     )
 
 
-def limits_rule(limits: QueryLimits) -> type[ASTValidationRule]:
-    class OperationLimitsRule(ASTValidationRule):
+# A list field that declares no size (none does today) counts as a full page.
+UNDECLARED = ListSize(maximum=MAX_PAGE)
+Variables = dict[str, Any]
+
+
+class NodeCount:
+    """The nodes an operation may return, counted on its syntax before it runs.
+
+    Every field of an object type is one node, times the sizes of the lists it sits in; a list
+    field counts the size it declares (`schema/sizes.py`): its `first` argument or its fixed
+    maximum, and a connection's edges the connection's `first`/`last` (20 when neither is
+    given). Fragments count at every use; introspection is bounded apart. With `variables`
+    None (while validating) a size given by a variable counts the variable's default, or the
+    field's; the actual values are counted again before execution.
+    """
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        operation: OperationDefinitionNode,
+        variables: Variables | None,
+    ) -> None:
+        self._schema = schema
+        self._fragments = fragments
+        self._variables = variables
+        self._defaults: Variables = {
+            d.variable.name.value: int(d.default_value.value)
+            for d in operation.variable_definitions or ()
+            if isinstance(d.default_value, IntValueNode)
+        }
+        self._done: dict[tuple[str, int], int] = {}
+        self._visiting: set[str] = set()
+        root = schema.get_root_type(operation.operation)
+        self.total = 0 if root is None else self.of(root, operation.selection_set, DEFAULT_PAGE)
+
+    def of(self, parent: GraphQLCompositeType, selection_set: SelectionSetNode, page: int) -> int:
+        """Nodes below one object of type `parent`, inside a connection of `page` items."""
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self._field(parent, selection, page)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                inner = parent if condition is None else self._type(condition.name.value)
+                if inner is not None:
+                    total += self.of(inner, selection.selection_set, page)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self._fragment(selection.name.value, page)
+        return total
+
+    def _field(self, parent: GraphQLCompositeType, node: FieldNode, page: int) -> int:
+        name = node.name.value
+        fields = getattr(parent, "fields", None)
+        if name.startswith("__") or not isinstance(
+            parent, GraphQLObjectType | GraphQLInterfaceType
+        ):
+            return 0
+        field = fields.get(name) if fields is not None else None
+        if field is None:
+            return 0  # the standard rules report it
+        type_ = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+        named = get_named_type(type_)
+        if not is_composite_type(named) or node.selection_set is None:
+            return 0
+        items = 1
+        if isinstance(type_, GraphQLList):
+            size = size_of(field.extensions) or UNDECLARED
+            if size.from_page:
+                items = page
+            elif size.argument is not None:
+                items = self._size(node, field, size.argument, size)
+            else:
+                items = size.maximum
+        child_page = self._page(node, field) if "first" in field.args else page
+        below = self.of(named, node.selection_set, child_page)
+        return items * (1 + below)
+
+    def _page(self, node: FieldNode, field: GraphQLField) -> int:
+        """A connection's page: its `last` when given, else its `first` (20 by default)."""
+        if "last" in field.args:
+            last = self._argument(node, "last")
+            if last is not None:
+                return max(0, min(last, MAX_PAGE))
+        first = self._argument(node, "first")
+        return DEFAULT_PAGE if first is None else max(0, min(first, MAX_PAGE))
+
+    def _size(self, node: FieldNode, field: GraphQLField, argument: str, size: ListSize) -> int:
+        given = self._argument(node, argument)
+        if given is None:
+            return size.items(None)
+        return max(0, min(given, size.maximum))
+
+    def _argument(self, node: FieldNode, name: str) -> int | None:
+        for argument in node.arguments or ():
+            if argument.name.value != name:
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return int(value.value)
+            if isinstance(value, VariableNode):
+                variable = value.name.value
+                if self._variables is not None and variable in self._variables:
+                    given = self._variables[variable]
+                    return given if type(given) is int else None
+                return self._defaults.get(variable)
+            return None
+        return None
+
+    def _type(self, name: str) -> GraphQLCompositeType | None:
+        found = self._schema.get_type(name)
+        return found if is_composite_type(found) else None
+
+    def _fragment(self, name: str, page: int) -> int:
+        key = (name, page)
+        if key in self._done:
+            return self._done[key]
+        definition = self._fragments.get(name)
+        if definition is None or name in self._visiting:
+            return 0  # unknown or cyclic: the standard rules report it
+        parent = self._type(definition.type_condition.name.value)
+        if parent is None:
+            return 0
+        self._visiting.add(name)
+        nodes = self.of(parent, definition.selection_set, page)
+        self._visiting.discard(name)
+        self._done[key] = nodes
+        return nodes
+
+
+def nodes_error(operation: OperationDefinitionNode, nodes: int, maximum: int) -> GraphQLError:
+    name = operation.name.value if operation.name else "anonymous"
+    error = limit_error(
+        f"Operation '{name}' may return {nodes} nodes; the limit is {maximum}: ask for smaller "
+        "pages (first/last) or fewer nested lists.",
+        "nodes",
+        maximum,
+        [operation],
+    )
+    error.extensions = {**(error.extensions or {}), "nodes": nodes}
+    return error
+
+
+def _fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+def node_errors(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    maximum: int,
+    variables: Variables | None = None,
+    operation_name: str | None = None,
+) -> list[GraphQLError]:
+    """Operations over the node limit: every one while validating, the one to run when the
+    variables are known."""
+    fragments = _fragments_of(document)
+    errors = []
+    for operation in document.definitions:
+        if not isinstance(operation, OperationDefinitionNode):
+            continue
+        name = operation.name.value if operation.name else None
+        if variables is not None and operation_name is not None and name != operation_name:
+            continue
+        nodes = NodeCount(schema, fragments, operation, variables).total
+        if nodes > maximum:
+            errors.append(nodes_error(operation, nodes, maximum))
+    return errors
+
+
+def _int_variables(variables: Variables | None) -> bool:
+    return any(type(value) is int for value in (variables or {}).values())
+
+
+def limits_rule(limits: QueryLimits) -> type[ValidationRule]:
+    class OperationLimitsRule(ValidationRule):
         def enter_document(self, node: DocumentNode, *_: Any) -> Any:
-            fragments = {
-                d.name.value: d for d in node.definitions if isinstance(d, FragmentDefinitionNode)
-            }
-            shapes = _Shapes(fragments, limits.page)
+            shapes = _Shapes(_fragments_of(node), limits.page)
             try:
                 for error in _operation_errors(node, shapes, limits):
+                    self.report_error(error)
+                for error in node_errors(self.context.schema, node, limits.nodes):
                     self.report_error(error)
             except RecursionError:
                 self.report_error(limit_error("The operation is nested too deeply.", "depth", 0))
@@ -193,6 +382,21 @@ def variable_page_errors(
     return errors
 
 
+def response_too_large(size: int, maximum: int) -> dict[str, Any]:
+    """What a client gets instead of an answer over the response size limit."""
+    message = f"The response would be {size} bytes; the limit is {maximum}: ask for less."
+    extensions = {"code": LIMIT_CODE, "limit": "responseBytes", "max": maximum, "bytes": size}
+    return {"errors": [{"message": message, "extensions": extensions}]}
+
+
+def within_response_limit(payload: Any, maximum: int) -> bytes:
+    """The payload as JSON, or the response-size error when that is over `maximum` bytes."""
+    body = orjson.dumps(payload)
+    if len(body) > maximum:
+        return orjson.dumps(response_too_large(len(body), maximum))
+    return body
+
+
 class OperationChecks:
     """`QueryLimits` and the parse and validation caches, applied at each stage of an operation.
 
@@ -224,11 +428,56 @@ class OperationChecks:
             context.schema._schema, context.graphql_document, rules
         )
 
+    @contextlib.contextmanager
+    def deadline(self) -> Iterator[None]:
+        """Cancels the execution when it outlives the limit, and answers it as a typed error.
+
+        Checked whenever the execution awaits (the database, the loaders); a refusal by the
+        node limit keeps anything legitimate far below it.
+        """
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        seconds = self.limits.seconds
+        handle = asyncio.get_running_loop().call_later(seconds, expire)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not expired:
+                raise  # the client went away, or the server is stopping
+            task.uncancel()
+            raise limit_error(
+                f"The operation ran past the {seconds:g} s limit and was stopped.",
+                "time",
+                seconds,
+            ) from None
+        finally:
+            handle.cancel()
+
     def before_execution(self, context: ExecutionContext) -> None:
-        """Page sizes given through variables; a refusal is the operation's result."""
-        if context.graphql_document is not None:
-            errors = variable_page_errors(
-                context.graphql_document, context.variables, self.limits.page
+        """Page and list sizes given through variables; a refusal is the operation's result
+        (raised for a subscription, whose start does not look at a result set here)."""
+        document = context.graphql_document
+        if document is None or not _int_variables(context.variables):
+            return  # sizes were all counted while validating
+        errors = variable_page_errors(document, context.variables, self.limits.page)
+        if not errors:
+            errors = node_errors(
+                context.schema._schema,
+                document,
+                self.limits.nodes,
+                context.variables or {},
+                context.operation_name,
             )
-            if errors:
-                context.result = ExecutionResult(data=None, errors=errors)
+        if errors:
+            if context.operation_type is OperationType.SUBSCRIPTION:
+                raise errors[0]
+            context.result = ExecutionResult(data=None, errors=errors)

@@ -51,6 +51,7 @@ from server.keys import (
     TOKEN_EXPIRES,
     VIEWER,
 )
+from server.limits import QueryLimits, response_too_large
 from server.persisted import PersistedQueryError
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -120,6 +121,8 @@ def _is_request_error(result: ExecutionResult) -> bool:
 
 class HelpdeskView(GraphQLView[Context, None]):
     """Strawberry's aiohttp view with our context, orjson, and the rules above."""
+
+    limits: QueryLimits = QueryLimits()
 
     async def get_context(self, request: web.Request, response: Any) -> Context:
         app = request.app
@@ -265,6 +268,11 @@ class HelpdeskView(GraphQLView[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: web.Response,
     ) -> web.Response:
+        body = orjson.dumps(response_data)
+        maximum = self.limits.response_bytes
+        if len(body) > maximum:
+            response_data = response_too_large(len(body), maximum)  # type: ignore[assignment]
+            body = orjson.dumps(response_data)
         if isinstance(response_data, dict) and "data" not in response_data:
             codes = {
                 (error.get("extensions") or {}).get("code")
@@ -275,7 +283,7 @@ class HelpdeskView(GraphQLView[Context, None]):
                 sub_response.set_status(500)
             elif sub_response.content_type == GRAPHQL_RESPONSE:
                 sub_response.set_status(400)
-        sub_response.body = orjson.dumps(response_data)
+        sub_response.body = body
         return sub_response
 
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
@@ -351,7 +359,12 @@ class HelpdeskView(GraphQLView[Context, None]):
 
     def encode_json(self, data: object) -> str:
         # A str goes out as a text frame, which graphql-transport-ws clients require.
-        return orjson.dumps(data).decode()
+        text = orjson.dumps(data)
+        maximum = self.limits.response_bytes
+        if len(text) > maximum and isinstance(data, dict) and data.get("type") == "next":
+            size = len(orjson.dumps(data.get("payload")))
+            text = orjson.dumps({**data, "payload": response_too_large(size, maximum)})
+        return text.decode()
 
 
 def _request_data(data: Any) -> GraphQLRequestData:
