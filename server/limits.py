@@ -1,9 +1,11 @@
 """Operation limits, checked before anything executes, over HTTP and WebSocket alike.
 
-Size is bounded while parsing (characters, tokens, comments); shape is bounded while validating
-(depth, aliases, root fields, literal page sizes, introspection depth); page sizes given through
-variables are checked just before execution. Every refusal is a GraphQL error without a path,
-so HTTP answers it as a request error (400 with `application/graphql-response+json`).
+Size is bounded while parsing (characters, tokens, comments); shape and cost are bounded while
+validating (depth, aliases, root fields, literal page sizes, introspection depth, the nodes an
+operation may return); page and list sizes given through variables are checked with the
+request's variables right after. Every refusal is a GraphQL error without a path, so HTTP
+answers it as a request error (400 with `application/graphql-response+json`). Two backstops
+bound what still gets through: an execution deadline and a response size cap.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    NamedTypeNode,
     OperationDefinitionNode,
-    OperationType,
     SelectionSetNode,
     VariableNode,
     get_named_type,
@@ -42,7 +44,7 @@ from graphql.language import SKIP
 from graphql.language import parse as parse_document
 from graphql.validation import MaxIntrospectionDepthRule, ValidationRule
 from strawberry.schema.schema import validate_document
-from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types import ExecutionContext
 
 from schema.sizes import ListSize, size_of
 from services.pagination import DEFAULT_PAGE, MAX_PAGE
@@ -159,8 +161,8 @@ class NodeCount:
     field counts the size it declares (`schema/sizes.py`): its `first` argument or its fixed
     maximum, and a connection's edges the connection's `first`/`last` (20 when neither is
     given). Fragments count at every use; introspection is bounded apart. With `variables`
-    None (while validating) a size given by a variable counts the variable's default, or the
-    field's; the actual values are counted again before execution.
+    None (while validating) a size given by a variable counts the variable's default, or
+    nothing; the operation is counted again before execution, once the values are known.
     """
 
     def __init__(
@@ -249,10 +251,10 @@ class NodeCount:
                 return int(value.value)
             if isinstance(value, VariableNode):
                 variable = value.name.value
-                if self._variables is not None and variable in self._variables:
-                    given = self._variables[variable]
-                    return given if type(given) is int else None
-                return self._defaults.get(variable)
+                if self._variables is None:  # not known yet: counted before execution
+                    return self._defaults.get(variable, 0)
+                given = self._variables.get(variable, self._defaults.get(variable))
+                return given if type(given) is int else None
             return None
         return None
 
@@ -317,8 +319,20 @@ def node_errors(
     return errors
 
 
-def _int_variables(variables: Variables | None) -> bool:
-    return any(type(value) is int for value in (variables or {}).values())
+def _int_variables(document: DocumentNode) -> bool:
+    """Whether any operation takes an Int variable, which could size a list."""
+    return any(
+        _named(definition.type) == "Int"
+        for operation in document.definitions
+        if isinstance(operation, OperationDefinitionNode)
+        for definition in operation.variable_definitions or ()
+    )
+
+
+def _named(type_node: Any) -> str:
+    while not isinstance(type_node, NamedTypeNode):
+        type_node = type_node.type
+    return str(type_node.name.value)
 
 
 def limits_rule(limits: QueryLimits) -> type[ValidationRule]:
@@ -424,8 +438,24 @@ class OperationChecks:
 
     def validate(self, context: ExecutionContext) -> None:
         context.validation_rules = rules = (*context.validation_rules, *self.rules)
-        context.pre_execution_errors = self.validate_document(
-            context.schema._schema, context.graphql_document, rules
+        document = context.graphql_document
+        errors = self.validate_document(context.schema._schema, document, rules)
+        if not errors and document is not None and _int_variables(document):
+            errors = self.variable_errors(context, document)
+        context.pre_execution_errors = errors
+
+    def variable_errors(self, context: ExecutionContext, document: DocumentNode) -> list[Any]:
+        """Page and list sizes given through variables, known only with the request: refused
+        like any other limit, before anything runs (subscriptions included)."""
+        errors = variable_page_errors(document, context.variables, self.limits.page)
+        if errors:
+            return errors
+        return node_errors(
+            context.schema._schema,
+            document,
+            self.limits.nodes,
+            context.variables or {},
+            context.operation_name,
         )
 
     @contextlib.contextmanager
@@ -461,23 +491,3 @@ class OperationChecks:
             ) from None
         finally:
             handle.cancel()
-
-    def before_execution(self, context: ExecutionContext) -> None:
-        """Page and list sizes given through variables; a refusal is the operation's result
-        (raised for a subscription, whose start does not look at a result set here)."""
-        document = context.graphql_document
-        if document is None or not _int_variables(context.variables):
-            return  # sizes were all counted while validating
-        errors = variable_page_errors(document, context.variables, self.limits.page)
-        if not errors:
-            errors = node_errors(
-                context.schema._schema,
-                document,
-                self.limits.nodes,
-                context.variables or {},
-                context.operation_name,
-            )
-        if errors:
-            if context.operation_type is OperationType.SUBSCRIPTION:
-                raise errors[0]
-            context.result = ExecutionResult(data=None, errors=errors)

@@ -6,8 +6,9 @@ policies share one extension with one hook per stage:
 
 - operation: parse limits first; when the operation is over, the error policy (codes on
   expected errors, the rest masked with the request id) and then the operation log and metrics;
-- parse: the parse cache; validate: the limit rules and the validation cache;
-- execute: page and list sizes given through variables, then the execution deadline.
+- parse: the parse cache; validate: the limit rules and the validation cache, then page and
+  list sizes given through variables;
+- execute: the execution deadline.
 """
 
 from __future__ import annotations
@@ -52,6 +53,5 @@ class OperationPipeline(ApiErrors):
         yield
 
     def on_execute(self) -> Iterator[None]:
-        self.checks.before_execution(self.execution_context)
         with self.checks.deadline():
             yield
