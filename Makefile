@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 .PHONY: install run test lint format schema schema-check clean \
-	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale
+	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale bench-cost
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-crossprocess: install
 
 bench-writes: install
 	$(BIN)/python -m bench.writes
+
+bench-cost: install
+	$(BIN)/python -m bench.cost
 
 bench-scale: install
 	$(BIN)/python -m bench.history --sizes 10000,1000000

@@ -311,3 +311,30 @@ async def test_a_response_over_the_size_cap_is_a_typed_error(backend: Backend) -
             assert ws_limit(message)["limit"] == "responseBytes"
         finally:
             await socket.close()
+
+
+def test_the_limits_are_read_from_the_environment() -> None:
+    from server.config import ConfigError, Settings
+
+    settings = Settings.from_env(
+        {
+            "HELPDESK_MAX_NODES": "500",
+            "HELPDESK_OPERATION_TIMEOUT": "2.5",
+            "HELPDESK_MAX_RESPONSE_BYTES": "4096",
+        }
+    )
+    assert (settings.max_nodes, settings.operation_timeout, settings.max_response_bytes) == (
+        500,
+        2.5,
+        4096,
+    )
+    for name, value in (
+        ("HELPDESK_MAX_NODES", "0"),
+        ("HELPDESK_OPERATION_TIMEOUT", "0"),
+        ("HELPDESK_OPERATION_TIMEOUT", "soon"),
+        ("HELPDESK_OPERATION_TIMEOUT", "inf"),
+        ("HELPDESK_MAX_RESPONSE_BYTES", "-1"),
+        ("HELPDESK_ATTACHMENTS_PER_MESSAGE", str(sizes.ATTACHMENTS.maximum + 1)),
+    ):
+        with pytest.raises(ConfigError):
+            Settings.from_env({name: value})
