@@ -223,7 +223,8 @@ class NodeCount:
                 items = self._size(node, field, size.argument, size)
             else:
                 items = size.maximum
-        child_page = self._page(node, field) if "first" in field.args else page
+        connection = "first" in field.args and not isinstance(type_, GraphQLList)
+        child_page = self._page(node, field) if connection else page
         below = self.of(named, node.selection_set, child_page)
         return items * (1 + below)
 
