@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from services.errors import ErrorCode, FieldError
 
 QUESTION_MAX = 10_000
@@ -25,6 +27,17 @@ def has_nul(value: str) -> bool:
     return "\x00" in value
 
 
+# Controls, format characters (zero-width spaces, direction marks, BOM), separators: none of
+# them shows anything on their own.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+
+
+def is_blank(text: str) -> bool:
+    """True when nothing in the text would be visible: only whitespace, controls, format
+    characters such as U+200B, U+202E and U+FEFF, or separators."""
+    return all(unicodedata.category(ch) in INVISIBLE_CATEGORIES for ch in text)
+
+
 def clean_text(
     value: str | None, *, field: str, max_length: int, errors: list[FieldError], required: bool
 ) -> str | None:
@@ -34,7 +47,7 @@ def clean_text(
             errors.append(FieldError(ErrorCode.VALIDATION, f"{field} is required.", field))
         return None
     text = value.strip()
-    if not text:
+    if is_blank(text):
         errors.append(FieldError(ErrorCode.VALIDATION, f"{field} must not be empty.", field))
         return None
     if has_nul(text):
