@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
+import shutil
+import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,13 +62,32 @@ class Storage(Protocol):
 
 
 class LocalStorage:
-    """Files under `root/attachments`; uploads land in `root/incoming` until adopted."""
+    """Files under `root/attachments`; uploads land in a directory of this process's own under
+    `root/incoming` until adopted.
+
+    The process holds an advisory lock (flock) on its incoming directory for as long as it runs;
+    the kernel drops it when the process ends, however it ends. At start-up every incoming
+    directory whose lock is free belongs to a process that is gone: what it holds is left over
+    from a crash and is removed.
+    """
 
     def __init__(self, root: Path) -> None:
         self.files = root / "attachments"
-        self.incoming = root / "incoming"
         self.files.mkdir(parents=True, exist_ok=True)
-        self.incoming.mkdir(parents=True, exist_ok=True)
+        incoming_root = root / "incoming"
+        incoming_root.mkdir(parents=True, exist_ok=True)
+        self.swept = sweep_incoming(incoming_root)
+        self.incoming = Path(tempfile.mkdtemp(dir=incoming_root, prefix="p"))
+        self._owner: int | None = os.open(self.incoming, os.O_RDONLY)
+        fcntl.flock(self._owner, fcntl.LOCK_EX)  # waits only while a sweep looks at it
+
+    def close(self) -> None:
+        """Remove this process's incoming directory (files still in it are not adopted)."""
+        if self._owner is None:
+            return
+        shutil.rmtree(self.incoming, ignore_errors=True)
+        os.close(self._owner)
+        self._owner = None
 
     async def receive(
         self,
@@ -114,3 +137,35 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path_of(key).unlink()
+
+
+UNLOCKED_GRACE_SECONDS = 60  # a directory just made, whose owner has not locked it yet
+
+
+def sweep_incoming(incoming_root: Path) -> int:
+    """Remove what processes that are gone left in `incoming_root`; returns how many files."""
+    removed = 0
+    for entry in incoming_root.iterdir():
+        if not entry.is_dir():
+            removed += 1  # a file outside any process's directory belongs to no one
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+            continue
+        try:
+            handle = os.open(entry, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its process is alive
+            if time.time() - entry.stat().st_mtime < UNLOCKED_GRACE_SECONDS and not any(
+                entry.iterdir()
+            ):
+                continue
+            removed += sum(1 for path in entry.rglob("*") if path.is_file())
+            shutil.rmtree(entry, ignore_errors=True)
+        finally:
+            os.close(handle)
+    return removed

@@ -201,6 +201,8 @@ def create_app(settings: Settings) -> web.Application:
         per_message=settings.attachments_per_message,
         quota_bytes=settings.attachment_quota_bytes,
         unlinked_ttl=timedelta(hours=settings.upload_ttl_hours),
+        image_max_pixels=settings.image_max_pixels,
+        image_decoders=settings.image_decode_concurrency,
     )
     rate = (
         Rate(settings.rate_limit_per_minute, settings.rate_limit_burst)
@@ -259,6 +261,7 @@ def create_app(settings: Settings) -> web.Application:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        app[STORAGE].close()
 
     app.cleanup_ctx.extend([database, broker, feed, purge_uploads])
     app.on_shutdown.append(close_sockets)
