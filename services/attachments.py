@@ -2,7 +2,10 @@
 
 The type is decided from the content, never from the client's name or header. Images must decode
 (Pillow verifies them) and stay within a pixel budget, so corrupt files and decompression bombs are
-refused. A refused upload leaves nothing stored.
+refused; a bounded number decode at once, so decoding never holds more than
+`image_decoders × image_max_pixels × 4` bytes. A refused upload leaves nothing stored. The quota
+is checked in the transaction that stores the upload, under a lock per uploader, so parallel
+uploads never get past it together.
 """
 
 from __future__ import annotations
@@ -11,20 +14,20 @@ import asyncio
 import unicodedata
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
+from tortoise import connections
 from tortoise.functions import Sum
+from tortoise.transactions import in_transaction
 
 from models import Attachment, AttachmentState
 from models.rows import first_of_each
 from models.storage import IncomingFile, Storage
 from services.errors import ErrorCode, UserInputError
 from services.viewer import Viewer, require_viewer
-
-MAX_IMAGE_PIXELS = 40_000_000
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
@@ -35,6 +38,12 @@ class Limits:
     per_message: int = 10
     quota_bytes: int = 200 * 1024 * 1024
     unlinked_ttl: timedelta = timedelta(hours=24)
+    image_max_pixels: int = 40_000_000
+    image_decoders: int = 2
+    decoding: asyncio.Semaphore = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decoding", asyncio.Semaphore(self.image_decoders))
 
 
 def sniff(head: bytes) -> str | None:
@@ -64,13 +73,13 @@ def _is_text(path: Path) -> bool:
     return controls == 0
 
 
-def _check_image(path: Path) -> str | None:
+def _check_image(path: Path, max_pixels: int) -> str | None:
     """None when the image decodes within the pixel budget, else the reason."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(path) as image:
-                if image.width * image.height > MAX_IMAGE_PIXELS:
+                if image.width * image.height > max_pixels:
                     return "too_many_pixels"
                 image.verify()
             with Image.open(path) as image:
@@ -109,27 +118,29 @@ async def upload(
             )
         if incoming.size == 0 or incoming.path is None:
             raise UserInputError(ErrorCode.VALIDATION, "The file is empty.", "file")
-        content_type = await _content_type(incoming.path, incoming.head())
-        used = await _used_bytes(viewer)
-        if used + incoming.size > limits.quota_bytes:
-            raise UserInputError(
-                ErrorCode.ATTACHMENT_TOO_LARGE,
-                f"Your attachments would exceed the quota of {limits.quota_bytes} bytes.",
-                "file",
-            )
+        content_type = await _content_type(incoming.path, incoming.head(), limits)
         now = datetime.now(UTC)
         key = storage.adopt(incoming)
         try:
-            return await Attachment.create(
-                uploader_id=viewer.id,
-                filename=safe_filename(incoming.filename),
-                content_type=content_type,
-                size=incoming.size,
-                storage_key=key,
-                state=AttachmentState.UPLOADED,
-                created_at=now,
-                expires_at=now + limits.unlinked_ttl,
-            )
+            async with in_transaction():
+                await _lock_uploader(viewer.id)
+                used = await _used_bytes(viewer)
+                if used + incoming.size > limits.quota_bytes:
+                    raise UserInputError(
+                        ErrorCode.ATTACHMENT_TOO_LARGE,
+                        f"Your attachments would exceed the quota of {limits.quota_bytes} bytes.",
+                        "file",
+                    )
+                return await Attachment.create(
+                    uploader_id=viewer.id,
+                    filename=safe_filename(incoming.filename),
+                    content_type=content_type,
+                    size=incoming.size,
+                    storage_key=key,
+                    state=AttachmentState.UPLOADED,
+                    created_at=now,
+                    expires_at=now + limits.unlinked_ttl,
+                )
         except BaseException:
             storage.delete(key)
             raise
@@ -137,7 +148,7 @@ async def upload(
         incoming.discard()
 
 
-async def _content_type(path: Path, head: bytes) -> str:
+async def _content_type(path: Path, head: bytes, limits: Limits) -> str:
     content_type = sniff(head)
     if content_type is None:
         if await asyncio.to_thread(_is_text, path):
@@ -148,16 +159,31 @@ async def _content_type(path: Path, head: bytes) -> str:
             "file",
         )
     if content_type in IMAGE_TYPES:
-        problem = await asyncio.to_thread(_check_image, path)
+        async with limits.decoding:  # each decode holds the whole bitmap in memory
+            problem = await asyncio.to_thread(_check_image, path, limits.image_max_pixels)
         if problem == "too_many_pixels":
             raise UserInputError(
                 ErrorCode.ATTACHMENT_TOO_LARGE,
-                f"Images are limited to {MAX_IMAGE_PIXELS} pixels.",
+                f"Images are limited to {limits.image_max_pixels} pixels.",
                 "file",
             )
         if problem is not None:
             raise UserInputError(ErrorCode.VALIDATION, "The image is damaged.", "file")
     return content_type
+
+
+# Any constant shared by all processes: the first half of the per-uploader quota lock's key.
+QUOTA_LOCK = 7_212_015
+
+
+async def _lock_uploader(user_id: str) -> None:
+    """Across processes: PostgreSQL's transaction-scoped advisory lock for this uploader, held
+    until commit. SQLite runs one transaction at a time already."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        await connection.execute_query(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))", [QUOTA_LOCK, user_id]
+        )
 
 
 async def _used_bytes(viewer: Viewer) -> int:
