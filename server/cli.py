@@ -99,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
             print=None,
             access_log=None,
             loop=uvloop.new_event_loop(),  # leaner sockets, faster fan-out than the stock loop
+            # Headers must arrive within the read timeout of the connection opening or going
+            # idle; a refused body is drained for at most as long (the body's own deadline is
+            # the view's).
+            keepalive_timeout=settings.read_timeout,
+            lingering_time=settings.read_timeout,
         )
     elif args.command == "seed-demo":
         from services.demo import seed_demo

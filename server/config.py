@@ -91,6 +91,9 @@ class Settings:
     rate_limit_url: str | None = None  # memory:// or redis://; defaults to the broker's URL
     cors_origins: tuple[str, ...] = ()
     persisted_queries: int = 1000  # APQ cache entries; 0 turns persisted queries off
+    read_timeout: int = 10  # seconds for a request's headers, and the start of its body
+    image_decode_concurrency: int = 2  # images decoded at once, each within image_max_pixels
+    image_max_pixels: int = 40_000_000
 
     @property
     def production(self) -> bool:
@@ -145,6 +148,9 @@ class Settings:
             rate_limit_url=env.get("HELPDESK_RATE_LIMIT_URL") or None,
             cors_origins=_origins(env.get("HELPDESK_CORS_ORIGINS", "")),
             persisted_queries=_int(env, "HELPDESK_PERSISTED_QUERIES", 1000, zero_means_off=True),
+            read_timeout=_int(env, "HELPDESK_READ_TIMEOUT", 10),
+            image_decode_concurrency=_int(env, "HELPDESK_IMAGE_DECODE_CONCURRENCY", 2),
+            image_max_pixels=_int(env, "HELPDESK_IMAGE_MAX_PIXELS", 40_000_000),
         )
         settings.check()
         return settings

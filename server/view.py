@@ -11,11 +11,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from strawberry.aiohttp.views import GraphQLView
@@ -33,6 +36,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from models.storage import IncomingFile, TooLarge
 from resolvers.context import Context
 from server import auth
+from server.config import Settings
 from server.errors import INTERNAL_CODE, label_request_error
 from server.keys import (
     BROKER,
@@ -56,11 +60,11 @@ from server.persisted import PersistedQueryError
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-FORM_FIELD_MAX = 1024 * 1024
 STATUS_CODES = {
     400: "BAD_REQUEST",
     405: "METHOD_NOT_ALLOWED",
     406: "NOT_ACCEPTABLE",
+    408: "REQUEST_TIMEOUT",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
@@ -199,7 +203,7 @@ class HelpdeskView(GraphQLView[Context, None]):
         else:
             content_type, _ = parse_content_type(request.content_type or "")
             if content_type == JSON:
-                data = self.parse_json(await request.get_body())
+                data = self.parse_json(await read_json_body(raw))
             elif content_type == "multipart/form-data":
                 data = await self.parse_multipart(request)
             else:
@@ -287,35 +291,34 @@ class HelpdeskView(GraphQLView[Context, None]):
         return sub_response
 
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
-        """GraphQL multipart request, streamed: files go to disk while their size is counted."""
+        """GraphQL multipart request, streamed: files go to disk while their size is counted.
+
+        Each part name once; the form fields together within the JSON body limit; the whole
+        body within `request_cap`, checked from Content-Length before reading and counted while
+        reading; the body within its deadline (`_Body`).
+        """
         raw: web.Request = request.request  # type: ignore[attr-defined]
         settings = raw.app[SETTINGS]
         form: dict[str, str] = {}
         files: dict[str, IncomingFile] = {}
         raw[INCOMING] = files
-        reader = await raw.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or not part.name:
-                raise RequestError(400, "Unable to parse the multipart body.")
-            if part.filename is None:
-                form[part.name] = await _bounded_text(part)
-                continue
-            if len(files) >= settings.attachments_per_message:
-                raise RequestError(400, "Too many files in one request.")
+        async with _Body.read(raw, request_cap(settings)) as body:
             try:
-                files[part.name] = await raw.app[STORAGE].receive(
-                    _chunks(part),
-                    filename=part.filename,
-                    content_type=part.headers.get("Content-Type"),
-                    limit=settings.attachment_max_bytes,
-                    hard_limit=4 * settings.attachment_max_bytes,
-                )
-            except TooLarge:
-                raise RequestError(
-                    413,
-                    f"Files are limited to {settings.attachment_max_bytes} bytes.",
-                    "ATTACHMENT_TOO_LARGE",
-                ) from None
+                reader = await raw.multipart()
+                while (part := await reader.next()) is not None:
+                    body.advance()  # what came before the part counts too
+                    if not isinstance(part, BodyPartReader) or not part.name:
+                        raise RequestError(400, "Unable to parse the multipart body.")
+                    if part.name in form or part.name in files:
+                        raise RequestError(400, f"The part name {part.name!r} is repeated.")
+                    if part.filename is None:
+                        form[part.name] = await _form_text(part, body, settings.max_body_bytes)
+                        continue
+                    if len(files) >= settings.attachments_per_message:
+                        raise RequestError(400, "Too many files in one request.")
+                    files[part.name] = await _receive(raw, part, body)
+            except (ValueError, RuntimeError, BadHttpMessage) as error:
+                raise RequestError(400, "Unable to parse the multipart body.") from error
         operations = self.parse_json(form.get("operations", "{}"))
         files_map = self.parse_json(form.get("map", "{}"))
         try:
@@ -391,15 +394,104 @@ def _refused(message: str, code: str) -> ExecutionResult:
     return PreExecutionError(data=None, errors=[GraphQLError(message, extensions={"code": code})])
 
 
-async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+MIN_BODY_RATE = 16 * 1024  # bytes a second a body must average beyond its first read timeout
+MULTIPART_OVERHEAD = 16 * 1024  # part headers and boundaries
+
+
+def request_cap(settings: Settings) -> int:
+    """The largest multipart body: every file at its limit, the form fields at theirs."""
+    return (
+        settings.attachments_per_message * settings.attachment_max_bytes
+        + settings.max_body_bytes
+        + MULTIPART_OVERHEAD
+    )
+
+
+class _Body:
+    """One request body being read: its size cap and its deadline.
+
+    The deadline is `HELPDESK_READ_TIMEOUT` seconds, plus one second for every MIN_BODY_RATE
+    bytes received (in the manner of Apache's mod_reqtimeout): a slow but steady client
+    finishes, a trickle is cut off with 408.
+    """
+
+    def __init__(self, raw: web.Request, cap: int, scope: asyncio.Timeout) -> None:
+        self.raw = raw
+        self.cap = cap
+        self.scope = scope
+        self.started = asyncio.get_running_loop().time()
+        self.timeout = raw.app[SETTINGS].read_timeout
+        self.form_bytes = 0
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def read(cls, raw: web.Request, cap: int) -> AsyncIterator[_Body]:
+        if raw.content_length is not None and raw.content_length > cap:
+            raise _too_large(cap)
+        timeout = raw.app[SETTINGS].read_timeout
+        try:
+            async with asyncio.timeout(asyncio.get_running_loop().time() + timeout) as scope:
+                yield cls(raw, cap, scope)
+        except TimeoutError:
+            raise RequestError(
+                408,
+                f"The request body must arrive within {timeout} s, then at "
+                f"{MIN_BODY_RATE} bytes a second.",
+            ) from None
+
+    def advance(self) -> None:
+        """Count what arrived so far: past the cap 413, and the deadline moves on."""
+        received = self.raw.content.total_bytes
+        if received > self.cap:
+            raise _too_large(self.cap)
+        self.scope.reschedule(self.started + self.timeout + received / MIN_BODY_RATE)
+
+
+def _too_large(cap: int) -> RequestError:
+    return RequestError(413, f"Bodies are limited to {cap} bytes.")
+
+
+async def read_json_body(raw: web.Request) -> bytes:
+    """A JSON body within HELPDESK_MAX_BODY_BYTES and its deadline."""
+    data = bytearray()
+    async with _Body.read(raw, raw.app[SETTINGS].max_body_bytes) as body:
+        async for chunk in raw.content.iter_any():
+            data += chunk
+            body.advance()
+    return bytes(data)
+
+
+async def _chunks(part: BodyPartReader, body: _Body) -> AsyncIterator[bytes]:
     while chunk := await part.read_chunk(64 * 1024):
+        body.advance()
         yield chunk
 
 
-async def _bounded_text(part: BodyPartReader) -> str:
+async def _form_text(part: BodyPartReader, body: _Body, limit: int) -> str:
+    """A form field's text; all the fields of a request together stay within `limit` bytes."""
     data = bytearray()
-    async for chunk in _chunks(part):
+    used = body.form_bytes
+    async for chunk in _chunks(part, body):
         data += chunk
-        if len(data) > FORM_FIELD_MAX:
-            raise RequestError(413, "Multipart form field too large.")
+        if used + len(data) > limit:
+            raise RequestError(413, f"Multipart form fields are limited to {limit} bytes in all.")
+    body.form_bytes = used + len(data)
     return data.decode("utf-8", errors="replace")
+
+
+async def _receive(raw: web.Request, part: BodyPartReader, body: _Body) -> IncomingFile:
+    settings = raw.app[SETTINGS]
+    try:
+        return await raw.app[STORAGE].receive(
+            _chunks(part, body),
+            filename=part.filename or "",
+            content_type=part.headers.get("Content-Type"),
+            limit=settings.attachment_max_bytes,
+            hard_limit=4 * settings.attachment_max_bytes,
+        )
+    except TooLarge:
+        raise RequestError(
+            413,
+            f"Files are limited to {settings.attachment_max_bytes} bytes.",
+            "ATTACHMENT_TOO_LARGE",
+        ) from None
