@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 .PHONY: install run test lint format schema schema-check clean \
-	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale bench-cost
+	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale bench-cost bench-image-decode
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench-writes: install
 
 bench-cost: install
 	$(BIN)/python -m bench.cost
+
+bench-image-decode: install
+	$(BIN)/python -m bench.image_decode
 
 bench-scale: install
 	$(BIN)/python -m bench.history --sizes 10000,1000000
