@@ -91,6 +91,20 @@ async def test_a_repeated_part_name_is_400_and_leaves_nothing(api: Api, backend:
     assert stored_files(backend) == before
 
 
+async def test_multipart_without_a_boundary_is_400(api: Api) -> None:
+    response = await api.client.post(
+        "/graphql",
+        data=multipart(upload_parts()),
+        headers={
+            "Authorization": f"Bearer {api.token('ann')}",
+            "Content-Type": "multipart/form-data",
+        },
+    )
+    assert response.status == 400
+    body = await response.json()
+    assert body["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
 async def test_form_fields_share_the_body_limit(backend: Backend) -> None:
     async with app(backend, max_body_bytes=10_000) as api:
         # Each field alone is within the limit; together they are not.
