@@ -344,3 +344,20 @@ def test_is_blank() -> None:
     assert is_blank("\u200b\u202e\ufeff\t \u00a0")
     assert not is_blank("\u200bhi")
     assert not is_blank("日本")
+
+
+def test_the_new_limits_are_read_from_the_environment() -> None:
+    from server.config import ConfigError, Settings
+
+    settings = Settings.from_env(
+        {
+            "HELPDESK_READ_TIMEOUT": "5",
+            "HELPDESK_IMAGE_DECODE_CONCURRENCY": "3",
+            "HELPDESK_IMAGE_MAX_PIXELS": "1000000",
+        }
+    )
+    assert (settings.read_timeout, settings.image_decode_concurrency) == (5, 3)
+    assert settings.image_max_pixels == 1_000_000
+    for name in ("HELPDESK_READ_TIMEOUT", "HELPDESK_IMAGE_DECODE_CONCURRENCY"):
+        with pytest.raises(ConfigError):
+            Settings.from_env({name: "0"})
