@@ -3,7 +3,8 @@
 - Media types: `application/graphql-response+json` when the client accepts it (request errors are
   then 400 and carry no `data`), `application/json` otherwise (well-formed requests get 200);
   406 when the client accepts neither.
-- GET runs queries only: a mutation over GET is 405 with `Allow: POST`. POST takes JSON, or the
+- GET runs queries only: a mutation over GET is 405 with `Allow: POST`. A subscription over GET or
+  POST is 400 `BAD_REQUEST`: subscriptions need the WebSocket. POST takes JSON, or the
   GraphQL multipart request for uploads; anything else is 415. Malformed bodies are 400.
 - Every error body is JSON `{"errors": [{message, extensions: {code}}]}`.
 - Automatic persisted queries, bounded batching, bounded WebSocket messages.
@@ -60,6 +61,10 @@ from server.persisted import PersistedQueryError
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+SUBSCRIPTION = OperationType.SUBSCRIPTION
+SUBSCRIPTIONS_NEED_A_SOCKET = (
+    "Subscriptions run over WebSocket: open /graphql with the graphql-transport-ws subprotocol."
+)
 STATUS_CODES = {
     400: "BAD_REQUEST",
     405: "METHOD_NOT_ALLOWED",
@@ -243,10 +248,12 @@ class HelpdeskView(GraphQLView[Context, None]):
                 variable_values=request_data.variables,
                 context_value=context,
                 operation_name=request_data.operation_name,
-                allowed_operation_types=OperationType.from_http(method),
+                allowed_operation_types=OperationType.from_http(method) - {SUBSCRIPTION},
                 operation_extensions=request_data.extensions,
             )
         except InvalidOperationTypeError as error:
+            if error.operation_type is SUBSCRIPTION:
+                raise RequestError(400, SUBSCRIPTIONS_NEED_A_SOCKET) from error
             if method == "GET":
                 raise RequestError(
                     405, error.as_http_error_reason(method), headers={"Allow": "POST"}
