@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from models import db
 from models.storage import LocalStorage
@@ -280,6 +281,9 @@ def create_app(settings: Settings) -> web.Application:
         graphql_ide="graphiql" if settings.graphiql else None,
         multipart_uploads_enabled=True,
         allowed_origins=settings.cors_origins,
+        # The legacy `graphql-ws` subprotocol is refused: a handshake offering only it gets no
+        # subprotocol and the socket is closed with 4406.
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
     view.limits = limits
     app[SHARED] = SharedSubscriptions(schema, limits.response_bytes)
