@@ -12,6 +12,7 @@ from resolvers.selection import selected
 from schema import sizes
 from schema.enums import FaqKind, OrderDirection
 from schema.inputs import TicketFilter, TicketOrder, TicketScope
+from schema.metadata import PER_VIEWER
 from schema.types import (
     Category,
     FaqEntry,
@@ -43,7 +44,7 @@ def page_info(page: Page[Any]) -> PageInfo:
     description="Reads: the viewer, categories, FAQ, tickets, their history and dashboard figures."
 )
 class Query:
-    @strawberry.field(description="The signed-in user.")
+    @strawberry.field(description="The signed-in user.", metadata=PER_VIEWER)
     async def me(self, info: Info) -> User:
         viewer = require_viewer(info.context.viewer)
         return await info.context.loaders.users.load(viewer.id)

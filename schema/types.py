@@ -18,6 +18,7 @@ from schema.enums import (
     Role,
     TicketStatus,
 )
+from schema.metadata import PER_VIEWER
 
 ListFirst = Annotated[
     int | None,
@@ -236,7 +237,9 @@ class Ticket:
     ) -> RecategorizationRequest | None:
         return await info.context.loaders.pending_request.load(int(self.id))
 
-    @strawberry.field(description="What the viewer may do with this ticket, and why not.")
+    @strawberry.field(
+        description="What the viewer may do with this ticket, and why not.", metadata=PER_VIEWER
+    )
     async def viewer_can(self, info: strawberry.Info[Any, Any]) -> TicketPermissions:
         return await info.context.loaders.permissions(self)
 

@@ -1,12 +1,18 @@
 """Shared subscriptions: identical subscriptions of viewers who see the same events run once.
 
 Strawberry executes a subscription's selection for every subscriber. Here subscriptions with the
-same document, variables and *visibility class* share one execution: each event is resolved and
+same document, variables and *audience* share one execution: each event is resolved and
 serialized once, and the same text goes to every socket, wrapped in its own operation id.
 
-Visibility class: all staff see the same events, so they share unless the selection asks for
-viewer-dependent fields (`viewerCan`, `me`); a customer shares only with their own other tabs.
-Replays (`after`) are per subscriber and never shared. Token expiry stays per subscriber.
+Audience: staff of one role (agents, or admins) see the same events, so they share unless the
+selection names a field declared per viewer (`schema.metadata.PER_VIEWER`, e.g. `viewerCan`); a
+customer shares only with their own other tabs. Replays (`after`) are per subscriber and never
+shared. Token expiry stays per subscriber, and every new operation on a socket whose token has
+expired is refused (`SharingHandler.handle_subscribe`).
+
+Sends never wait on a client: a member whose socket is not keeping up gets its messages queued
+and written by a task of its own, so a slow client delays nobody else; one that falls
+`MAX_BACKLOG` messages behind is disconnected (it may reconnect and resume with `after`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import contextlib
 import heapq
 import time
 import weakref
+from collections import deque
 from collections.abc import Hashable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -26,6 +33,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
+    GraphQLFormattedError,
     OperationDefinitionNode,
     OperationType,
     parse,
@@ -37,13 +45,16 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from resolvers.context import Context
+from schema.metadata import viewer_dependent_field_names
 from server.limits import QueryLimits, within_response_limit
 from services.errors import NotAuthenticated
 
-VIEWER_DEPENDENT_FIELDS = frozenset({"viewerCan", "me"})
+MAX_BACKLOG = 256  # messages waiting for one slow socket before it is disconnected
+INCREMENTAL_REFUSED = "Incremental delivery is not supported over graphql-transport-ws"
 
 
 class _FieldNames(Visitor):
@@ -58,7 +69,10 @@ class _FieldNames(Visitor):
 
 
 def sharing_key(
-    operation: Operation[Context, None], context: Context, limits: QueryLimits
+    operation: Operation[Context, None],
+    context: Context,
+    limits: QueryLimits,
+    per_viewer: frozenset[str] = frozenset(),
 ) -> Hashable | None:
     """Who may share this operation's execution, or None to run it alone."""
     viewer = context.viewer
@@ -80,8 +94,8 @@ def sharing_key(
     visit(document, fields)
     if "after" in fields.arguments:
         return None
-    if viewer.is_staff and not fields.names & VIEWER_DEPENDENT_FIELDS:
-        audience: Hashable = "staff"
+    if viewer.is_staff and not fields.names & per_viewer:
+        audience: Hashable = viewer.role.value
     else:
         audience = (viewer.role.value, viewer.id)
     # A str of its own size: orjson's bytes keep a larger buffer, for as long as the key lives.
@@ -90,28 +104,108 @@ def sharing_key(
 
 
 class _Member:
-    """One subscriber of a group: its operation, socket and token expiry; no task of its own."""
+    """One subscriber of a group: its operation and socket; a task only while it lags behind."""
 
-    __slots__ = ("__weakref__", "group", "handler", "operation", "socket")
+    __slots__ = (
+        "__weakref__",
+        "backlog",
+        "group",
+        "handler",
+        "operation",
+        "request",
+        "sender",
+        "socket",
+    )
 
     def __init__(self, handler: SharingHandler, operation: Operation[Context, None]) -> None:
         self.handler = handler
         self.operation = operation
         self.socket: Any = getattr(handler.websocket, "ws", None)  # aiohttp WebSocketResponse
+        self.request: Any = getattr(handler.websocket, "request", None)  # its aiohttp request
         self.group: _Group | None = None  # None once it has left
+        self.backlog: deque[str] | None = None  # messages waiting while the client lags
+        self.sender: asyncio.Task[None] | None = None
 
-    async def send_next(self, payload: str) -> None:
+    def frame(self, payload: str) -> str:
+        op_id = orjson.dumps(self.operation.id).decode()
+        return f'{{"id":{op_id},"type":"next","payload":{payload}}}'
+
+    async def deliver(self, payload: str) -> None:
+        """Hand a `next` payload to the socket without waiting for the client.
+
+        Written at once when the socket's buffer is empty and the message is below its high-water
+        mark (the write cannot wait for the client to read); otherwise queued behind the messages
+        already waiting, which a task of the member's own writes.
+        """
         if self.operation.completed:
             return
-        op_id = orjson.dumps(self.operation.id).decode()
+        text = self.frame(payload)
+        if self.backlog is None and self._writable(len(text)):
+            with contextlib.suppress(ConnectionResetError, RuntimeError):
+                await self.socket.send_str(text)
+            return
+        if self.backlog is None:
+            self.backlog = deque()
+            self.sender = asyncio.create_task(self._send_backlog())
+        self.backlog.append(text)
+        if len(self.backlog) > MAX_BACKLOG:
+            self.drop()
+
+    def _writable(self, size: int) -> bool:
+        transport = self.request.transport
+        if transport is None or transport.is_closing():
+            return False
+        return transport.get_write_buffer_size() == 0 and size < _high_water(transport)
+
+    async def _send_backlog(self) -> None:
+        backlog = self.backlog
+        assert backlog is not None
         with contextlib.suppress(ConnectionResetError, RuntimeError):
-            await self.socket.send_str(f'{{"id":{op_id},"type":"next","payload":{payload}}}')
+            while backlog:
+                await self.socket.send_str(backlog.popleft())
+        self.backlog = None
+        self.sender = None
+
+    def stop(self) -> None:
+        """Forget the messages still waiting (the subscription is over for this member)."""
+        if self.sender is not None:
+            self.sender.cancel()
+        self.backlog = self.sender = None
+
+    def drop(self) -> None:
+        """The client does not read: forget its messages and disconnect it."""
+        self.stop()
+        if self.group is not None:
+            self.group.members.discard(self)
+            self.group = None
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()  # a close frame would wait behind what the client never read
+
+    async def send_next(self, payload: str) -> None:
+        """A `next` message outside the group's stream (the expiry notice)."""
+        if self.operation.completed:
+            return
+        with contextlib.suppress(ConnectionResetError, RuntimeError):
+            await self.socket.send_str(self.frame(payload))
 
     async def finish(self, message: dict[str, Any]) -> None:
-        """The operation's last message (complete or error); the handler forgets it."""
+        """The operation's last message (complete or error); the handler forgets it.
+
+        A member that lags gets it after the messages still waiting, without waiting here.
+        """
         self.handler.members.pop(self.operation.id, None)
+        if self.backlog is not None and not self.operation.completed:
+            self.operation.completed = True
+            self.handler.forget_id(self.operation.id)
+            self.backlog.append(orjson.dumps(message).decode())
+            return
         with contextlib.suppress(ConnectionResetError, RuntimeError, KeyError):
             await self.operation.send_operation_message(message)  # type: ignore[arg-type]
+
+
+def _high_water(transport: asyncio.WriteTransport) -> int:
+    return transport.get_write_buffer_limits()[1] or 64 * 1024
 
 
 @dataclass(eq=False)
@@ -129,6 +223,8 @@ class SharedSubscriptions:
     ) -> None:
         self._schema = schema
         self._response_bytes = response_bytes
+        # Fields whose answer depends on the viewer, from their declarations on the schema.
+        self.per_viewer = viewer_dependent_field_names(schema)
         self._groups: dict[Hashable, _Group] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Token expiries of all members in one heap, swept by one task (a timer per member
@@ -164,6 +260,7 @@ class SharedSubscriptions:
         return group
 
     def leave(self, group: _Group, member: _Member) -> None:
+        member.stop()
         member.group = None
         group.members.discard(member)
         if not group.members:
@@ -224,14 +321,19 @@ class SharedSubscriptions:
                         return
                     first = False
                     if not isinstance(result, ExecutionResult):
-                        continue
+                        # As Strawberry answers it: `next` has no shape for incremental results.
+                        errors = [GraphQLError(INCREMENTAL_REFUSED).formatted]
+                        await self._finish_all(group, "error", errors)
+                        return
                     payload: dict[str, Any] = {"data": result.data}
                     if result.errors:
                         payload["errors"] = [error.formatted for error in result.errors]
+                    if result.extensions:
+                        payload["extensions"] = result.extensions
                     # once for every member
                     encoded = within_response_limit(payload, self._response_bytes).decode()
                     for member in list(group.members):
-                        await member.send_next(encoded)
+                        await member.deliver(encoded)
             await self._finish_all(group, "complete")
         finally:
             if self._groups.get(group.key) is group:
@@ -247,18 +349,26 @@ class SharedSubscriptions:
             await member.finish(message)
 
 
-async def _send_expired(member: _Member) -> None:
+def _expired() -> GraphQLFormattedError:
     error = NotAuthenticated("The token expired: reconnect with a fresh token.")
-    formatted = {"message": error.message, "extensions": {"code": error.code}}
-    await member.send_next(orjson.dumps({"data": None, "errors": [formatted]}).decode())
+    return {"message": error.message, "extensions": {"code": error.code}}
+
+
+async def _send_expired(member: _Member) -> None:
+    await member.send_next(orjson.dumps({"data": None, "errors": [_expired()]}).decode())
     await member.finish({"id": member.operation.id, "type": "complete"})
 
 
 class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, with shareable subscriptions routed to `SharedSubscriptions`.
 
+    Every operation starts here, so this is where an expired token is refused: a query, a
+    mutation or a subscription (replay or not) sent once the token has expired is answered with
+    an `error` message whose code is `UNAUTHENTICATED`, and nothing runs. The socket stays open
+    for the protocol's sake, but is good for nothing more: the client reconnects with a fresh token.
+
     A shared subscription is a member of its group: it has no task of its own, only its entry
-    here (`members`) and, when its token expires, a timer.
+    here (`members`).
     """
 
     shared: SharedSubscriptions
@@ -282,6 +392,11 @@ class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
         ):
             await super().handle_subscribe(message)  # refuses it as the protocol says
             return
+        expires_at = self.context.expires_at
+        if expires_at is not None and expires_at <= time.time():
+            refusal = ErrorMessage(id=message["id"], type="error", payload=[_expired()])
+            await self.send_message(refusal)
+            return
         payload = message["payload"]
         operation: Operation[Context, None] = Operation(
             self,
@@ -290,7 +405,7 @@ class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
             payload.get("variables"),
             payload.get("operationName"),
         )
-        key = sharing_key(operation, self.context, self.limits)
+        key = sharing_key(operation, self.context, self.limits, self.shared.per_viewer)
         if key is None:
             await super().handle_subscribe(message)
             return

@@ -1,0 +1,50 @@
+"""Declarations on fields that code outside the resolvers reads.
+
+`PER_VIEWER` marks a field whose answer depends on who the viewer is, beyond their role (what
+they may do, whether something is theirs): `strawberry.field(..., metadata=PER_VIEWER)`. Shared
+subscription executions (server/fanout.py) run a selection naming such a field once per viewer
+instead of once per role. Visibility (which tickets, messages and events the viewer may see) is
+not this: it depends on the role, and for customers on their id, and customers never share with
+anyone but themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from graphql import GraphQLObjectType
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
+
+VIEWER_DEPENDENT = "viewer_dependent"
+PER_VIEWER: Mapping[str, Any] = MappingProxyType({VIEWER_DEPENDENT: True})
+
+
+def is_viewer_dependent(field: StrawberryField) -> bool:
+    return bool(field.metadata.get(VIEWER_DEPENDENT))
+
+
+def strawberry_fields(schema: Any) -> list[tuple[str, StrawberryField]]:
+    """(type name, field) for every field of every object type the schema exposes."""
+    found = []
+    for name, graphql_type in schema._schema.type_map.items():
+        if name.startswith("__") or not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for graphql_field in graphql_type.fields.values():
+            definition = (graphql_field.extensions or {}).get(
+                GraphQLCoreConverter.DEFINITION_BACKREF
+            )
+            if isinstance(definition, StrawberryField):
+                found.append((name, definition))
+    return found
+
+
+def viewer_dependent_field_names(schema: Any) -> frozenset[str]:
+    """GraphQL names of the fields declared `PER_VIEWER`, on whichever type."""
+    return frozenset(
+        schema.config.name_converter.get_graphql_name(field)
+        for _, field in strawberry_fields(schema)
+        if is_viewer_dependent(field)
+    )

@@ -1,0 +1,133 @@
+"""WebSocket rules: expired tokens, the refused legacy subprotocol, slow clients; subscriptions
+over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from typing import Any
+
+import aiohttp
+import pytest
+
+from server.app import SHARED
+from tests.conftest import Api
+from tests.fixtures import CREATE, REPLY, TICKETS, create_ticket
+from tests.ws import PROTOCOL, Socket, connect
+
+EVENTS = "subscription($after: String) { ticketEvents(after: $after) { id kind } }"
+SHARED_EVENTS = "subscription { ticketEvents { id kind message { body } } }"
+# Each event carries the conversation so far: the payloads grow with every reply.
+GROWING = "subscription { ticketEvents { id kind message { body } ticket { messages { body } } } }"
+
+
+async def expired_socket(api: Api, sub: str, role: str) -> Socket:
+    """A socket signed in with a token that has expired since (exp is in whole seconds)."""
+    socket = await connect(api.client, {"token": api.token(sub, role, ttl=1)})
+    await asyncio.sleep(2.1)  # past exp, whatever the fraction of the second it was signed at
+    return socket
+
+
+async def refused(socket: Socket, query: str, variables: dict[str, Any] | None = None) -> None:
+    op = await socket.subscribe(query, variables)
+    message = await socket.receive()
+    assert message["id"] == op and message["type"] == "error", message
+    assert message["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED", message
+    assert "expired" in message["payload"][0]["message"]
+
+
+async def test_an_expired_token_refuses_queries_and_mutations(api: Api) -> None:
+    socket = await expired_socket(api, "ann", "customer")
+    await refused(socket, "{ me { id } }")
+    create = {"input": {"categorySlug": "app-help", "question": "Still signed in?"}}
+    await refused(socket, CREATE, create)
+    assert (await api.gql(TICKETS, as_="ann"))["tickets"]["totalCount"] == 0  # nothing created
+    await socket.close()
+
+
+async def test_an_expired_token_refuses_new_subscriptions_and_replays(api: Api) -> None:
+    await create_ticket(api, "ann")
+    customer = await expired_socket(api, "ann", "customer")
+    agent = await connect(api.client, {"token": api.token("agent-1", "agent", ttl=1)})
+    await asyncio.sleep(1.1)  # the customer's sleep already passed most of it
+    await refused(customer, EVENTS, {"after": "0"})  # the replay would send the whole history
+    await refused(agent, EVENTS, {"after": "0"})
+    await refused(agent, SHARED_EVENTS)  # a shareable subscription: refused before joining
+    assert api.client.server.app[SHARED].group_count == 0
+    await customer.nothing_within(0.3)
+    await customer.close()
+    await agent.close()
+
+
+async def test_the_legacy_graphql_ws_subprotocol_is_refused(api: Api) -> None:
+    ws = await api.client.ws_connect("/graphql", protocols=["graphql-ws"])
+    assert ws.protocol is None
+    await ws.send_json({"type": "connection_init", "payload": {"token": "garbage"}})
+    message = await asyncio.wait_for(ws.receive(), 5.0)
+    assert message.type == aiohttp.WSMsgType.CLOSE, message
+    assert ws.close_code == 4406
+    # A client offering both gets the documented one.
+    ws = await api.client.ws_connect("/graphql", protocols=["graphql-ws", PROTOCOL])
+    assert ws.protocol == PROTOCOL
+    await ws.close()
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
+async def test_a_subscription_over_http_is_a_bad_request(api: Api, accept: str) -> None:
+    headers = {"Authorization": f"Bearer {api.token('ann')}", "Accept": accept}
+    query = "subscription { ticketEvents { id } }"
+    for response in (
+        await api.client.post("/graphql", json={"query": query}, headers=headers),
+        await api.client.get("/graphql", params={"query": query}, headers=headers),
+    ):
+        assert response.status == 400, await response.text()
+        body = await response.json()
+        assert "data" not in body
+        (error,) = body["errors"]
+        assert error["extensions"]["code"] == "BAD_REQUEST"
+        assert "WebSocket" in error["message"]
+
+
+def _small_receive_buffer(addr_info: Any) -> socket.socket:
+    family, type_, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=type_, proto=proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    return sock
+
+
+async def test_a_client_that_does_not_read_delays_nobody_else(api: Api) -> None:
+    fast = await connect(api.client, {"token": api.token("agent-1", "agent")})
+    connector = aiohttp.TCPConnector(socket_factory=_small_receive_buffer)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        ws = await session.ws_connect(api.client.make_url("/graphql"), protocols=[PROTOCOL])
+        slow = Socket(ws)
+        await ws.send_json(
+            {"type": "connection_init", "payload": {"token": api.token("agent-2", "agent")}}
+        )
+        assert (await slow.receive())["type"] == "connection_ack"
+        slow_op, fast_op = await slow.subscribe(GROWING), await fast.subscribe(GROWING)
+        for _ in range(50):  # both in one shared execution
+            if api.client.server.app[SHARED].group_count == 1:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
+
+        # Far more than the slow socket's buffers hold (about 8 MB; random text does not compress).
+        ticket = await create_ticket(api, "ann")
+        bodies = [secrets.token_hex(4_000) for _ in range(40)]
+        for body in bodies:
+            reply = {"ticketId": ticket["id"], "body": body}
+            await api.gql(REPLY, {"input": reply}, as_="ann")
+
+        # The slow client has read nothing so far, yet the other one gets everything, in order.
+        received = [(await fast.next_data(fast_op))["ticketEvents"] for _ in range(41)]
+        assert [e["kind"] for e in received] == ["CREATED"] + ["MESSAGE_ADDED"] * 40
+        assert [e["message"]["body"] for e in received[1:]] == bodies
+
+        # Once it reads, the slow client gets the same events, none lost, in the same order.
+        late = [(await slow.next_data(slow_op, within=10.0))["ticketEvents"] for _ in range(41)]
+        assert late == received
+        await slow.close()
+    await fast.close()
