@@ -6,12 +6,21 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
 import pytest
+import strawberry
+from aiohttp import web
+from strawberry.aiohttp.views import GraphQLView
+from strawberry.extensions import SchemaExtension
 
+from models.enums import Role
+from resolvers.context import Context
 from server.app import SHARED
+from server.fanout import SharedSubscriptions, SharingHandler
+from services.viewer import Viewer
 from tests.conftest import Api
 from tests.fixtures import CREATE, REPLY, TICKETS, create_ticket
 from tests.ws import PROTOCOL, Socket, connect
@@ -131,3 +140,64 @@ async def test_a_client_that_does_not_read_delays_nobody_else(api: Api) -> None:
         assert late == received
         await slow.close()
     await fast.close()
+
+
+async def test_admins_and_agents_run_apart_and_per_viewer_fields_per_viewer(api: Api) -> None:
+    agent = await connect(api.client, {"token": api.token("agent-1", "agent")})
+    admin = await connect(api.client, {"token": api.token("admin-1", "admin")})
+    ops = [await agent.subscribe(SHARED_EVENTS), await admin.subscribe(SHARED_EVENTS)]
+    for _ in range(50):
+        if api.client.server.app[SHARED].group_count == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert api.client.server.app[SHARED].group_count == 2  # one per role
+    await create_ticket(api, "ann")
+    assert (await agent.next_data(ops[0]))["ticketEvents"]["kind"] == "CREATED"
+    assert (await admin.next_data(ops[1]))["ticketEvents"]["kind"] == "CREATED"
+    await agent.close()
+    await admin.close()
+
+
+class _Served(SchemaExtension):
+    def get_results(self) -> dict[str, Any]:
+        return {"served": True}
+
+
+@strawberry.type
+class _Query:
+    ok: bool = True
+
+
+@strawberry.type
+class _Subscription:
+    @strawberry.subscription
+    async def ticks(self) -> AsyncGenerator[int, None]:
+        yield 1
+
+
+class _StaffView(GraphQLView[Context, None]):
+    async def get_context(self, request: web.Request, response: Any) -> Context:
+        viewer = Viewer(id="agent-1", name="A", role=Role.AGENT)
+        none: Any = None
+        return Context(viewer, none, none, "request-id", none, none, request=request)
+
+
+async def test_shared_results_keep_their_extensions(aiohttp_client: Any) -> None:
+    """The shared execution forwards what schema extensions add to each result."""
+    schema = strawberry.Schema(query=_Query, subscription=_Subscription, extensions=[_Served])
+    view = _StaffView(schema=schema)
+    view.graphql_transport_ws_handler_class = type(
+        "Handler", (SharingHandler,), {"shared": SharedSubscriptions(schema)}
+    )
+    app = web.Application()
+    app.router.add_route("*", "/graphql", view)
+    client = await aiohttp_client(app)
+    socket = await connect(client)
+    op = await socket.subscribe("subscription { ticks }")
+    assert await socket.receive() == {
+        "id": op,
+        "type": "next",
+        "payload": {"data": {"ticks": 1}, "extensions": {"served": True}},
+    }
+    assert (await socket.receive())["type"] == "complete"
+    await socket.close()
