@@ -31,11 +31,13 @@ SHARED_EVENTS = "subscription { ticketEvents { id kind message { body } } }"
 GROWING = "subscription { ticketEvents { id kind message { body } ticket { messages { body } } } }"
 
 
-async def expired_socket(api: Api, sub: str, role: str) -> Socket:
-    """A socket signed in with a token that has expired since (exp is in whole seconds)."""
-    socket = await connect(api.client, {"token": api.token(sub, role, ttl=1)})
+async def expired_sockets(api: Api, *viewers: tuple[str, str]) -> list[Socket]:
+    """Sockets signed in with tokens that have expired since (exp is in whole seconds)."""
+    sockets = [
+        await connect(api.client, {"token": api.token(sub, role, ttl=2)}) for sub, role in viewers
+    ]
     await asyncio.sleep(2.1)  # past exp, whatever the fraction of the second it was signed at
-    return socket
+    return sockets
 
 
 async def refused(socket: Socket, query: str, variables: dict[str, Any] | None = None) -> None:
@@ -47,7 +49,7 @@ async def refused(socket: Socket, query: str, variables: dict[str, Any] | None =
 
 
 async def test_an_expired_token_refuses_queries_and_mutations(api: Api) -> None:
-    socket = await expired_socket(api, "ann", "customer")
+    (socket,) = await expired_sockets(api, ("ann", "customer"))
     await refused(socket, "{ me { id } }")
     create = {"input": {"categorySlug": "app-help", "question": "Still signed in?"}}
     await refused(socket, CREATE, create)
@@ -57,9 +59,7 @@ async def test_an_expired_token_refuses_queries_and_mutations(api: Api) -> None:
 
 async def test_an_expired_token_refuses_new_subscriptions_and_replays(api: Api) -> None:
     await create_ticket(api, "ann")
-    customer = await expired_socket(api, "ann", "customer")
-    agent = await connect(api.client, {"token": api.token("agent-1", "agent", ttl=1)})
-    await asyncio.sleep(1.1)  # the customer's sleep already passed most of it
+    customer, agent = await expired_sockets(api, ("ann", "customer"), ("agent-1", "agent"))
     await refused(customer, EVENTS, {"after": "0"})  # the replay would send the whole history
     await refused(agent, EVENTS, {"after": "0"})
     await refused(agent, SHARED_EVENTS)  # a shareable subscription: refused before joining
