@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -106,7 +107,9 @@ def _small_receive_buffer(addr_info: Any) -> socket.socket:
     return sock
 
 
-async def test_a_client_that_does_not_read_delays_nobody_else(api: Api) -> None:
+@asynccontextmanager
+async def fast_and_stalled(api: Api) -> AsyncIterator[tuple[Socket, Socket]]:
+    """Two agents sharing one `GROWING` execution; the second's client does not read."""
     fast = await connect(api.client, {"token": api.token("agent-1", "agent")})
     connector = aiohttp.TCPConnector(socket_factory=_small_receive_buffer)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -116,30 +119,57 @@ async def test_a_client_that_does_not_read_delays_nobody_else(api: Api) -> None:
             {"type": "connection_init", "payload": {"token": api.token("agent-2", "agent")}}
         )
         assert (await slow.receive())["type"] == "connection_ack"
-        slow_op, fast_op = await slow.subscribe(GROWING), await fast.subscribe(GROWING)
+        assert await slow.subscribe(GROWING) == await fast.subscribe(GROWING) == "1"
         for _ in range(50):  # both in one shared execution
             if api.client.server.app[SHARED].group_count == 1:
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.1)
+        yield fast, slow
+        await slow.close()
+    await fast.close()
 
-        # Far more than the slow socket's buffers hold (about 8 MB; random text does not compress).
-        ticket = await create_ticket(api, "ann")
-        bodies = [secrets.token_hex(4_000) for _ in range(40)]
-        for body in bodies:
-            reply = {"ticketId": ticket["id"], "body": body}
-            await api.gql(REPLY, {"input": reply}, as_="ann")
 
-        # The slow client has read nothing so far, yet the other one gets everything, in order.
-        received = [(await fast.next_data(fast_op))["ticketEvents"] for _ in range(41)]
+async def forty_long_replies(api: Api, reader: Socket) -> tuple[list[str], list[dict[str, Any]]]:
+    """Far more than a stalled socket's buffers hold (about 8 MB; random text does not compress).
+
+    Returns the bodies and the 41 events `reader` received meanwhile (it reads as they come).
+    """
+    received = asyncio.create_task(_events(reader, 41))
+    ticket = await create_ticket(api, "ann")
+    bodies = [secrets.token_hex(4_000) for _ in range(40)]
+    for body in bodies:
+        await api.gql(REPLY, {"input": {"ticketId": ticket["id"], "body": body}}, as_="ann")
+    return bodies, await received
+
+
+async def _events(socket: Socket, count: int, within: float = 5.0) -> list[dict[str, Any]]:
+    return [(await socket.next_data("1", within))["ticketEvents"] for _ in range(count)]
+
+
+async def test_a_client_that_does_not_read_delays_nobody_else(api: Api) -> None:
+    async with fast_and_stalled(api) as (fast, slow):
+        # The slow client reads nothing, yet the other one gets everything, in order.
+        bodies, received = await forty_long_replies(api, fast)
         assert [e["kind"] for e in received] == ["CREATED"] + ["MESSAGE_ADDED"] * 40
         assert [e["message"]["body"] for e in received[1:]] == bodies
 
         # Once it reads, the slow client gets the same events, none lost, in the same order.
-        late = [(await slow.next_data(slow_op, within=10.0))["ticketEvents"] for _ in range(41)]
-        assert late == received
-        await slow.close()
-    await fast.close()
+        assert await _events(slow, 41, within=10.0) == received
+
+
+async def test_a_client_too_far_behind_is_disconnected(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("server.fanout.MAX_BACKLOG", 3)
+    async with fast_and_stalled(api) as (fast, slow):
+        _, received = await forty_long_replies(api, fast)
+        assert len({e["id"] for e in received}) == 41
+        # What reached the slow client's buffers before it fell behind, then the end.
+        late = []
+        while (message := await slow.ws.receive(10.0)).type == aiohttp.WSMsgType.TEXT:
+            late.append(message.json()["payload"]["data"]["ticketEvents"])
+        assert late == received[: len(late)] and len(late) < 41
 
 
 async def test_admins_and_agents_run_apart_and_per_viewer_fields_per_viewer(api: Api) -> None:
