@@ -30,6 +30,7 @@ from schema.schema import build_schema
 from server import auth
 from server.config import Settings
 from server.cors import cors
+from server.delivery import WithholdIncompleteEvents
 from server.fanout import SharedSubscriptions, SharingHandler
 from server.keys import (
     BROKER,
@@ -269,6 +270,7 @@ def create_app(settings: Settings) -> web.Application:
 
     schema = build_schema(
         extensions=[
+            WithholdIncompleteEvents,  # before the error policy masks what it looks at
             OperationPipeline.factory(OperationChecks(limits), app[METRICS]),
             *([] if settings.introspection else [DisableIntrospection]),
         ],

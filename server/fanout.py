@@ -50,6 +50,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from resolvers.context import Context
 from schema.metadata import viewer_dependent_field_names
+from server.delivery import whole_results
 from server.limits import QueryLimits, within_response_limit
 from services.errors import NotAuthenticated
 
@@ -312,9 +313,9 @@ class SharedSubscriptions:
                 context_value=group.context,
                 operation_name=operation.operation_name,
             )
-            async with aclosing(source):
+            async with aclosing(source), aclosing(whole_results(source)) as results:
                 first = True
-                async for result in source:
+                async for result in results:
                     if first and isinstance(result, PreExecutionError):
                         errors = [error.formatted for error in result.errors or []]
                         await self._finish_all(group, "error", errors)
@@ -412,6 +413,10 @@ class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
         member = _Member(self, operation)
         self.operations[operation.id] = operation
         self.members[operation.id] = (self.shared.join(member, key), member)
+
+    async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
+        async with aclosing(whole_results(result_source)) as results:
+            await super()._send_result_stream(operation, results)
 
     def forget_id(self, id: str) -> None:
         self.operations.pop(id, None)

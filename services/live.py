@@ -4,6 +4,12 @@ Event ids follow commit order (see `events.record`), so "every event with an id 
 read from the table is exact. The broker only says *when* to read: a lost or late message, or a
 broker outage, delays delivery (the feed also polls) but never loses or repeats an event.
 Subscribers get events in id order, filtered by what their viewer may see.
+
+Events are delivered whole or not yet: when the task that executes a subscriber's events finds
+that an event's fields could not be resolved because a dependency (the database) is unavailable,
+it withholds the event (`withhold_event`) instead of sending it; the stream then keeps its cursor
+before that event and reads the log again from there, with backoff, until the event goes out
+whole. Later events wait behind it, so order holds.
 """
 
 from __future__ import annotations
@@ -12,12 +18,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from contextlib import aclosing
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from models import EventKind, Ticket, TicketEvent
 from models.rows import fetch
 from pubsub import Broker
+from services.availability import dependency_unavailable
 from services.errors import ErrorCode, NotAuthenticated, UserInputError
 from services.events import EVENTS_CHANNEL
 from services.stats import TicketStats, ticket_stats
@@ -28,6 +37,68 @@ log = logging.getLogger("helpdesk.live")
 
 BATCH = 500
 QUEUE_LIMIT = 1_000
+RETRY_FIRST = 0.05  # seconds before the first retry of a withheld event; doubled up to
+RETRY_MAX = 1.0  # this, which bounds the wait after a dependency comes back
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What became of the event a live stream yielded last, as told by the task that executes
+    the stream's events and sends them (see `begin_delivery`)."""
+
+    pending: bool = False  # an event was yielded and is being executed
+    withheld: bool = False  # ... and was not sent: its fields could not all be resolved
+
+    def settle(self) -> bool:
+        """Whether the event yielded last was withheld; ready for the next one."""
+        withheld = self.withheld
+        self.pending = self.withheld = False
+        return withheld
+
+
+_DELIVERY: ContextVar[Delivery | None] = ContextVar("helpdesk_delivery", default=None)
+
+
+def begin_delivery() -> Delivery:
+    """Called by a task that executes a live stream and sends its results, before it reads
+    the stream: the stream, running in that task, learns from it which events were withheld."""
+    delivery = Delivery()
+    _DELIVERY.set(delivery)
+    return delivery
+
+
+def withhold_event() -> Delivery | None:
+    """The event being executed in this task is not to be sent (a dependency is unavailable):
+    its stream yields it again later. Returns the delivery when there was an event to withhold."""
+    delivery = _DELIVERY.get()
+    if delivery is None or not delivery.pending:
+        return None
+    delivery.withheld = True
+    return delivery
+
+
+def _yielding() -> None:
+    delivery = _DELIVERY.get()
+    if delivery is not None:
+        delivery.pending = True
+        delivery.withheld = False
+
+
+def _withheld() -> bool:
+    delivery = _DELIVERY.get()
+    return delivery is not None and delivery.settle()
+
+
+class _Backoff:
+    def __init__(self) -> None:
+        self.delay = RETRY_FIRST
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.delay)
+        self.delay = min(self.delay * 2, RETRY_MAX)
+
+    def reset(self) -> None:
+        self.delay = RETRY_FIRST
 
 
 @dataclass(eq=False)
@@ -148,8 +219,11 @@ class EventFeed:
                 await self._catch_up()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("reading the event log failed; retrying")
+            except Exception as exc:
+                if dependency_unavailable(exc):
+                    log.warning("event log unavailable (%s); retrying", type(exc).__name__)
+                else:
+                    log.exception("reading the event log failed; retrying")
                 await asyncio.sleep(self._poll_seconds)
 
     async def _catch_up(self) -> None:
@@ -209,23 +283,43 @@ class EventFeed:
             await self._ensure_cursor()
             assert self._cursor is not None
             sent = self._cursor if after is None else after
-            if after is not None:
-                async for old in _replay(subscriber, after):
-                    yield old
-                    sent = old.id
+            reread = after is not None
+            backoff = _Backoff()
             while True:
-                if subscriber.overflowed:
+                if reread or subscriber.overflowed:
+                    # From the log: the replay asked for, what a slow consumer missed, or
+                    # what was withheld (and everything after it), in order.
                     subscriber.queue = asyncio.Queue()
                     subscriber.overflowed = False
-                    async for missed in _replay(subscriber, sent):
-                        yield missed
-                        sent = missed.id
+                    reread = True  # until the log is read to its end
+                    try:
+                        async with aclosing(_replay(subscriber, sent)) as replay:
+                            async for old in replay:
+                                _yielding()
+                                yield old
+                                if _withheld():
+                                    break
+                                sent = old.id
+                            else:
+                                reread = False
+                    except Exception as exc:
+                        if not dependency_unavailable(exc):
+                            raise
+                    if reread:
+                        await backoff.wait()
+                        continue
+                    backoff.reset()
                 event = await _next(subscriber, expires_at)
                 if event is None:
                     return
                 if event.id > sent:
-                    sent = event.id
+                    _yielding()
                     yield event
+                    if _withheld():
+                        reread = True
+                        await backoff.wait()
+                        continue
+                    sent = event.id
         finally:
             self._remove(subscriber)
 
@@ -235,10 +329,19 @@ class EventFeed:
         """The figures now, then again after visible changes, at most once per `min_interval`."""
         subscriber = _Subscriber(viewer, None, None)
         self._add(subscriber)
+        backoff = _Backoff()
         try:
             while True:
                 pushed = time.monotonic()
-                yield await ticket_stats(viewer=viewer)
+                try:
+                    stats = await ticket_stats(viewer=viewer)
+                except Exception as exc:
+                    if not dependency_unavailable(exc):
+                        raise
+                    await backoff.wait()  # the figures, once the database answers again
+                    continue
+                backoff.reset()
+                yield stats
                 if await _next(subscriber, expires_at) is None:
                     return
                 await asyncio.sleep(max(0.0, pushed + min_interval - time.monotonic()))
@@ -259,7 +362,7 @@ async def _next(subscriber: _Subscriber, expires_at: float | None) -> TicketEven
         raise NotAuthenticated("The token expired: reconnect with a fresh token.") from None
 
 
-async def _replay(subscriber: _Subscriber, after: int) -> AsyncIterator[TicketEvent]:
+async def _replay(subscriber: _Subscriber, after: int) -> AsyncGenerator[TicketEvent, None]:
     """Events after the cursor from the log, as the subscriber may see them."""
     query = TicketEvent.all()
     viewer = subscriber.viewer
