@@ -10,14 +10,16 @@ import asyncpg
 import redis.exceptions
 
 # Refused, reset or timed-out connections; PostgreSQL shutting down or starting up (class 57);
-# connections lost (class 08) or left unusable (asyncpg's interface errors, e.g. "another
-# operation is in progress" after a connection died mid-query); the broker's connection errors.
+# connections lost (class 08) or left unusable (asyncpg's interface and internal client errors,
+# e.g. "cannot switch to state 12; another operation is in progress" on a connection that died
+# mid-query); the broker's connection errors.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
