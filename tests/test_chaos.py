@@ -276,6 +276,7 @@ class Subscriber:
     api: Api
     query: str
     messages: list[dict[str, Any]] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)
     socket: Socket | None = None
     task: asyncio.Task[None] | None = None
 
@@ -291,6 +292,7 @@ class Subscriber:
             if message["type"] == "closed":
                 return
             self.messages.append(message)
+            self.arrived.append(time.monotonic())
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -397,6 +399,7 @@ async def run_chaos(
             await subscriber.stop()
 
     recovered = min((t for t in writes.acknowledged_at if t > up_at), default=float("nan"))
+    resumed = min((t for s in subscribers for t in s.arrived if t > up_at), default=float("nan"))
     outage_failures = Counter((f.status, f.code) for f in writes.failures)
     total = sum(len(s.event_ids()) for s in subscribers)
     whole = sum(len(s.whole()) for s in subscribers)
@@ -404,7 +407,8 @@ async def run_chaos(
         f"\nchaos {label}: {WRITERS} writers, {down_seconds:.1f}s down;"
         f" {len(writes.acknowledged)} writes acknowledged;"
         f" failures seen by clients {dict(outage_failures)};"
-        f" first acknowledged write {recovered - up_at:.2f}s after the restore;"
+        f" first acknowledged write {recovered - up_at:.2f}s after the restore,"
+        f" first event delivered {resumed - up_at:.2f}s after it;"
         f" events delivered whole {whole} of {total} messages"
         f" ({sum(len(s.messages) for s in subscribers)} messages in all)"
     )
