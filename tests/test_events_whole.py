@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services import tickets
+from services import live, tickets
 from tests.conftest import Api
 from tests.fixtures import create_ticket
 from tests.ws import connect
@@ -67,4 +67,26 @@ async def test_a_replay_is_held_back_too(api: Api, database_away: dict[str, int]
     got = [(await socket.next_data(op_id))["ticketEvents"] for _ in range(3)]
     assert [e["ticket"] for e in got] == [{"number": t["number"]} for t in made]
     assert database_away["failed"] == 2
+    await socket.close()
+
+
+async def test_dashboard_figures_wait_for_the_database(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"failed": 0}
+    ticket_stats = live.ticket_stats
+
+    async def flaky(**kwargs: Any) -> Any:
+        if calls["failed"] < 2:
+            calls["failed"] += 1
+            raise ConnectionRefusedError(111, "Connect call failed")
+        return await ticket_stats(**kwargs)
+
+    monkeypatch.setattr(live, "ticket_stats", flaky)
+    await create_ticket(api, "ann")
+    socket = await connect(api.client, {"token": api.token("agent-1", "agent")})
+    op_id = await socket.subscribe("subscription { ticketStatsChanged { urgentActive } }")
+
+    assert (await socket.next_data(op_id))["ticketStatsChanged"] == {"urgentActive": 0}
+    assert calls["failed"] == 2
     await socket.close()
