@@ -1,4 +1,7 @@
-"""Root mutation fields: each takes one `input` and returns a payload with `errors`."""
+"""Root mutation fields: each takes one `input` and returns a payload with `errors`.
+
+Resolvers raise `UserInputError` for what cannot be done as asked; `PayloadErrors`, on every
+mutation, turns it into the payload's `errors`."""
 
 from __future__ import annotations
 
@@ -51,8 +54,12 @@ def user_errors(error: UserInputError) -> list[UserError]:
     ]
 
 
-class RateLimitedMutation(FieldExtension):
-    """Spends from the caller's mutation budget first; when it is empty the payload says
+class PayloadErrors(FieldExtension):
+    """Every mutation's one error boundary, as Saleor's BaseMutation: a `UserInputError` raised
+    while it runs (a service's refusal, an unknown id) becomes its payload's `errors`, every other
+    field of the payload keeping the default its type declares and `clientMutationId` echoed.
+
+    It spends from the caller's mutation budget first; when that is empty the payload says
     RATE_LIMITED (with retryAfter, and a Retry-After header over HTTP) and nothing runs."""
 
     def apply(self, field: StrawberryField) -> None:
@@ -66,21 +73,25 @@ class RateLimitedMutation(FieldExtension):
             await rate_limit.check_mutation(ctx.rate_limiter, ctx.viewer)
         except rate_limit.RateLimited as error:
             ctx.retry_after(error.retry_after)
-            payload: Any = self.field.type
-            empty: dict[str, Any] = {
-                f.python_name: None for f in payload.__strawberry_definition__.fields
-            }
-            client_mutation_id = getattr(kwargs.get("input"), "client_mutation_id", None)
-            if "client_mutation_id" in empty:
-                empty["client_mutation_id"] = client_mutation_id
-            if "applied" in empty:
-                empty["applied"] = False
-            return payload(**{**empty, "errors": user_errors(error)})
-        return await next_(source, info, **kwargs)
+            return self.refused(error, kwargs.get("input"))
+        try:
+            return await next_(source, info, **kwargs)
+        except UserInputError as error:
+            return self.refused(error, kwargs.get("input"))
+
+    def refused(self, error: UserInputError, input: Any) -> Any:
+        payload: Any = self.field.type
+        fields = {f.python_name for f in payload.__strawberry_definition__.fields}
+        echo = (
+            {"client_mutation_id": getattr(input, "client_mutation_id", None)}
+            if "client_mutation_id" in fields
+            else {}
+        )
+        return payload(errors=user_errors(error), **echo)
 
 
 def mutation(description: str) -> Any:
-    return strawberry.mutation(description=description, extensions=[RateLimitedMutation()])
+    return strawberry.mutation(description=description, extensions=[PayloadErrors()])
 
 
 def _id_or_not_found(value: str, field: str, what: str = "Ticket") -> int:
@@ -106,13 +117,9 @@ D = TypeVar("D", ApproveRecategorizationPayload, DeclineRecategorizationPayload)
 
 
 async def _ticket_change(info: Info, payload: type[P], change: Callable[[], Awaitable[Any]]) -> P:
-    """Run one ticket use case and wrap its result or its input errors in the payload."""
+    """Run one ticket use case and put the changed ticket in the payload."""
     require_viewer(info.context.viewer)
-    try:
-        ticket = await change()
-    except UserInputError as error:
-        return payload(ticket=None, errors=user_errors(error))
-    return payload(ticket=mappers.ticket(ticket), errors=[])
+    return payload(ticket=mappers.ticket(await change()))
 
 
 @strawberry.type(
@@ -128,30 +135,22 @@ class Mutation:
     ) -> CreateTicketPayload:
         ctx = info.context
         require_viewer(ctx.viewer)
-        try:
-            follow_up_of = (
-                None
-                if input.follow_up_of is None
-                else _id_or_not_found(input.follow_up_of, "followUpOf")
-            )
-            ticket = await tickets.create_ticket(
-                viewer=ctx.viewer,
-                broker=ctx.broker,
-                category_slug=input.category_slug,
-                question=input.question,
-                summary=input.summary,
-                urgent=input.urgent,
-                follow_up_of=follow_up_of,
-                attachment_ids=_attachment_ids(input.attachment_ids),
-                limits=ctx.limits,
-                client_mutation_id=input.client_mutation_id,
-            )
-        except UserInputError as error:
-            return CreateTicketPayload(
-                ticket=None, errors=user_errors(error), client_mutation_id=input.client_mutation_id
-            )
+        follow_up = input.follow_up_of
+        follow_up_id = None if follow_up is None else _id_or_not_found(follow_up, "followUpOf")
+        ticket = await tickets.create_ticket(
+            viewer=ctx.viewer,
+            broker=ctx.broker,
+            category_slug=input.category_slug,
+            question=input.question,
+            summary=input.summary,
+            urgent=input.urgent,
+            follow_up_of=follow_up_id,
+            attachment_ids=_attachment_ids(input.attachment_ids),
+            limits=ctx.limits,
+            client_mutation_id=input.client_mutation_id,
+        )
         return CreateTicketPayload(
-            ticket=mappers.ticket(ticket), errors=[], client_mutation_id=input.client_mutation_id
+            ticket=mappers.ticket(ticket), client_mutation_id=input.client_mutation_id
         )
 
     @mutation(description="Add a message to a ticket's conversation.")
@@ -165,29 +164,20 @@ class Mutation:
     ) -> ReplyToTicketPayload:
         ctx = info.context
         require_viewer(ctx.viewer)
-        try:
-            reply = await tickets.reply_to_ticket(
-                viewer=ctx.viewer,
-                broker=ctx.broker,
-                ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
-                body=input.body,
-                internal=input.internal,
-                await_customer_reply=input.await_customer_reply,
-                attachment_ids=_attachment_ids(input.attachment_ids),
-                limits=ctx.limits,
-                client_mutation_id=input.client_mutation_id,
-            )
-        except UserInputError as error:
-            return ReplyToTicketPayload(
-                ticket=None,
-                message=None,
-                errors=user_errors(error),
-                client_mutation_id=input.client_mutation_id,
-            )
+        reply = await tickets.reply_to_ticket(
+            viewer=ctx.viewer,
+            broker=ctx.broker,
+            ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
+            body=input.body,
+            internal=input.internal,
+            await_customer_reply=input.await_customer_reply,
+            attachment_ids=_attachment_ids(input.attachment_ids),
+            limits=ctx.limits,
+            client_mutation_id=input.client_mutation_id,
+        )
         return ReplyToTicketPayload(
             ticket=mappers.ticket(reply.ticket),
             message=mappers.message(reply.message),
-            errors=[],
             client_mutation_id=input.client_mutation_id,
         )
 
@@ -203,13 +193,10 @@ class Mutation:
     ) -> UploadAttachmentPayload:
         ctx = info.context
         require_viewer(ctx.viewer)
-        try:
-            stored = await attachments.upload(
-                viewer=ctx.viewer, storage=ctx.storage, limits=ctx.limits, incoming=input.file
-            )
-        except UserInputError as error:
-            return UploadAttachmentPayload(attachment=None, errors=user_errors(error))
-        return UploadAttachmentPayload(attachment=mappers.attachment(stored), errors=[])
+        stored = await attachments.upload(
+            viewer=ctx.viewer, storage=ctx.storage, limits=ctx.limits, incoming=input.file
+        )
+        return UploadAttachmentPayload(attachment=mappers.attachment(stored))
 
     @mutation(description="Agents: take an OPEN ticket into work (assigns it to you).")
     async def take_ticket(
@@ -334,23 +321,17 @@ class Mutation:
     ) -> RecategorizeTicketPayload:
         ctx = info.context
         require_viewer(ctx.viewer)
-        try:
-            result = await ticket_work.recategorize_ticket(
-                viewer=ctx.viewer,
-                broker=ctx.broker,
-                ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
-                category_slug=input.category_slug,
-                expected_version=input.expected_version,
-            )
-        except UserInputError as error:
-            return RecategorizeTicketPayload(
-                ticket=None, request=None, applied=False, errors=user_errors(error)
-            )
+        result = await ticket_work.recategorize_ticket(
+            viewer=ctx.viewer,
+            broker=ctx.broker,
+            ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
+            category_slug=input.category_slug,
+            expected_version=input.expected_version,
+        )
         return RecategorizeTicketPayload(
             ticket=mappers.ticket(result.ticket),
             request=mappers.request(result.request) if result.request else None,
             applied=result.applied,
-            errors=[],
         )
 
     @mutation(description="The assigned agent or an admin accepts a category request.")
@@ -385,14 +366,11 @@ async def _decide(
 ) -> D:
     ctx = info.context
     require_viewer(ctx.viewer)
-    try:
-        ticket, request = await ticket_work.decide_recategorization(
-            viewer=ctx.viewer,
-            broker=ctx.broker,
-            request_id=_id_or_not_found(request_id, "requestId", "Recategorization request"),
-            approve=approve,
-            comment=comment,
-        )
-    except UserInputError as error:
-        return payload(ticket=None, request=None, errors=user_errors(error))
-    return payload(ticket=mappers.ticket(ticket), request=mappers.request(request), errors=[])
+    ticket, request = await ticket_work.decide_recategorization(
+        viewer=ctx.viewer,
+        broker=ctx.broker,
+        request_id=_id_or_not_found(request_id, "requestId", "Recategorization request"),
+        approve=approve,
+        comment=comment,
+    )
+    return payload(ticket=mappers.ticket(ticket), request=mappers.request(request))
