@@ -529,8 +529,9 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """How to complete a value of this type, and whether it is a leaf (needs no path).
 
         A completion raises _Fallback for a value of its own position it does not complete (a
-        null where none may be, a value its scalar refuses, anything but a list for a list, an
-        awaitable); positions below it, list items and fields, handle their own.
+        null where none may be, a value its scalar refuses, anything but a list for a list);
+        positions below it, list items and fields, handle their own. An awaitable never reaches
+        a completion: the field or list item holding it hands it over first.
         """
         non_null = isinstance(type_, GraphQLNonNull)
         inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
@@ -570,9 +571,13 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 mark = len(pending)
                 out: list[Any] = []
                 append = out.append
+                is_awaitable = ctx.is_awaitable
                 try:
                     for index, element in enumerate(value):
                         item_path = Path(path, index, None)
+                        if is_awaitable(element):
+                            ctx._hand_over_item(position, item_type, element, item_path, out)
+                            continue
                         try:
                             append(item(ctx, element, item_path))
                         except _Fallback:
@@ -606,8 +611,6 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if non_null:
                     raise _Fallback
                 return None
-            if ctx.is_awaitable(value):
-                raise _Fallback
             pending = ctx._fast_pending
             mark = len(pending)
             try:
