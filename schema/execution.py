@@ -11,9 +11,9 @@ operation and variable values and kept on the schema for the next execution.
 A field takes the fast path only when Strawberry itself answers it without running anything of
 its own around the read: a basic field (no resolver, no extension, no permission class, the
 default `getattr` resolver, no exception handler) or a synchronous method resolver without
-extensions or permission classes. Everything else (async resolvers, abstract types, `@defer`,
-resolver middleware, exception handlers) is compiled as "general path" and executed by
-graphql-core as always.
+extensions or permission classes, whose arguments are values it cannot change. Every other field
+(async resolvers, abstract types, `@defer`, resolver middleware, exception handlers), and the
+field above it, is executed by graphql-core as always.
 
 When the fast walk meets a value it does not complete itself (an awaitable, a null in a non-null
 position, a value a scalar refuses, a resolver's exception), it hands that one position, with the
