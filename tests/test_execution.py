@@ -517,3 +517,42 @@ async def test_the_history_page_runs_on_the_fast_path(api: Api) -> None:
     # handing a value to the general path.
     assert STATS.answered == answered + 1
     assert STATS.handed_over == handed_over
+
+
+class Gauge:
+    """A source whose attribute is computed, and fails for one object."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+    @property
+    def value(self) -> int:
+        if self.number == 1:
+            raise ValueError("gauge 1 is broken")
+        return self.number
+
+
+@strawberry.type
+class Reading:
+    value: int
+    number: int
+
+
+@strawberry.type
+class ReadingQuery:
+    @strawberry.field
+    def readings(self) -> list[Reading | None]:
+        return [Gauge(n) for n in range(3)]  # type: ignore[misc]
+
+
+async def test_an_attribute_that_raises_is_that_fields_error() -> None:
+    query = "{ readings { number value } }"
+    fast, general = [
+        await strawberry.Schema(query=ReadingQuery, **kwargs).execute(query)  # type: ignore[arg-type]
+        for kwargs in ({"execution_context_class": FastPathExecutionContext}, {})
+    ]
+    assert _answer(fast) == _answer(general)
+    assert _answer(fast) == (
+        {"readings": [{"number": 0, "value": 0}, None, {"number": 2, "value": 2}]},
+        [("gauge 1 is broken", ("readings", 1, "value"))],
+    )
