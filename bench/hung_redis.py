@@ -53,9 +53,12 @@ def own_redis() -> Iterator[tuple[str, int]]:
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 10
-            while subprocess.run(
-                ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
-            ).stdout.strip() != "PONG":
+            while (
+                subprocess.run(
+                    ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
+                ).stdout.strip()
+                != "PONG"
+            ):
                 if time.monotonic() > deadline:
                     raise RuntimeError("redis-server did not start")
                 time.sleep(0.05)

@@ -1,5 +1,5 @@
 """Delivery of committed ticket events between processes: one interface, swappable backends."""
 
-from pubsub.broker import Broker, MemoryBroker, broker_from_url
+from pubsub.broker import Broker, BrokerUnavailable, MemoryBroker, broker_from_url
 
-__all__ = ["Broker", "MemoryBroker", "broker_from_url"]
+__all__ = ["Broker", "BrokerUnavailable", "MemoryBroker", "broker_from_url"]

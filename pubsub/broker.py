@@ -8,9 +8,21 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
+# Redis answers in well under a millisecond: a command that takes longer than this has failed.
+REDIS_TIMEOUT = 0.25
+# Seconds Redis is left alone after a failure before it is probed again.
+REDIS_COOLDOWN = 5.0
+
+
+class BrokerUnavailable(ConnectionError):
+    """The broker did not take the message: it failed, hung, or is being left alone for a while."""
+
 
 class Broker(Protocol):
-    """Publish bytes on a channel; subscribers get every message published after they joined."""
+    """Publish bytes on a channel; subscribers get every message published after they joined.
+
+    `publish` raises BrokerUnavailable (soon: it never waits long) when the message was not taken.
+    """
 
     async def connect(self) -> None: ...
 
@@ -59,12 +71,15 @@ class MemoryBroker:
         return True
 
 
-def broker_from_url(url: str) -> Broker:
-    """`memory://` (the embedded default) or `redis://host:port/db`."""
+def broker_from_url(
+    url: str, *, timeout: float = REDIS_TIMEOUT, cooldown: float = REDIS_COOLDOWN
+) -> Broker:
+    """`memory://` (the embedded default) or `redis://host:port/db`; for Redis, how long a
+    command may take and how long Redis is left alone after a failure (seconds)."""
     if url.startswith("memory://"):
         return MemoryBroker()
     if url.startswith(("redis://", "rediss://")):
         from pubsub.redis import RedisBroker
 
-        return RedisBroker(url)
+        return RedisBroker(url, timeout=timeout, cooldown=cooldown)
     raise ValueError(f"unsupported broker URL scheme: {url.split(':', 1)[0]!r}")

@@ -1,17 +1,113 @@
-"""Redis pub/sub backend for several server processes."""
+"""Redis pub/sub backend for several server processes.
+
+Redis is never allowed to hold a request for long. Every command runs under a short timeout
+behind a circuit breaker: after a failure (an error, or no answer in time, as from a hung host)
+commands fail at once for a cool-down without touching Redis; then one command probes it again.
+Callers treat a failure as "not now": a lost publish is recovered from the event log by cursor.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from pubsub.broker import REDIS_COOLDOWN, REDIS_TIMEOUT, BrokerUnavailable
+
+T = TypeVar("T")
+log = logging.getLogger("helpdesk.redis")
+
+
+class CircuitBreaker:
+    """Closed: calls go through, each within `timeout` seconds. A failure opens it: for `cooldown`
+    seconds calls fail at once. Then the next call probes (half-open): its success closes the
+    breaker, its failure opens it for another cool-down. Calls meanwhile still fail at once."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        timeout: float = REDIS_TIMEOUT,
+        cooldown: float = REDIS_COOLDOWN,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.timeout = timeout
+        self.cooldown = cooldown
+        self._clock = clock
+        self._open_until: float | None = None
+        self._probing = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_until is not None
+
+    async def call(self, operation: Callable[[], Awaitable[T]], *, probe: bool = False) -> T:
+        """`operation()` within the timeout, or BrokerUnavailable. A `probe` call goes to Redis
+        even while the breaker is open (a readiness check must see Redis as it is now)."""
+        probing = False
+        if self._open_until is not None and not probe:
+            if self._probing or self._clock() < self._open_until:
+                raise BrokerUnavailable(f"{self.name}: Redis failed recently; not retried yet")
+            self._probing = probing = True
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await operation()
+        except (RedisError, OSError) as exc:  # TimeoutError is an OSError
+            self._trip(exc)
+            raise BrokerUnavailable(f"{self.name}: {_describe(exc)}") from exc
+        finally:
+            if probing:
+                self._probing = False
+        if self._open_until is not None:
+            log.warning("%s: Redis answers again", self.name)
+            self._open_until = None
+        return result
+
+    def _trip(self, exc: BaseException) -> None:
+        if self._open_until is None:
+            log.warning(
+                "%s: Redis failed (%s); leaving it alone for %.1f s",
+                self.name,
+                _describe(exc),
+                self.cooldown,
+            )
+        self._open_until = self._clock() + self.cooldown
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return type(exc).__name__
+
+
+def redis_client(url: str, *, timeout: float) -> aioredis.Redis:
+    """A client whose connects and replies give up after `timeout` seconds. A dropped pooled
+    connection is retried once, at once; a timeout is not (the breaker decides what follows)."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    )
 
 
 class RedisBroker:
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = REDIS_TIMEOUT, cooldown: float = REDIS_COOLDOWN
+    ) -> None:
         self._url = url
         self._redis: aioredis.Redis | None = None
+        self.breaker = CircuitBreaker(name="broker", timeout=timeout, cooldown=cooldown)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -20,7 +116,7 @@ class RedisBroker:
         return self._redis
 
     async def connect(self) -> None:
-        self._redis = aioredis.Redis.from_url(self._url)
+        self._redis = redis_client(self._url, timeout=self.breaker.timeout)
 
     async def close(self) -> None:
         if self._redis is not None:
@@ -28,7 +124,8 @@ class RedisBroker:
             self._redis = None
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self.redis.publish(channel, message)
+        redis = self.redis
+        await self.breaker.call(lambda: redis.publish(channel, message))
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -44,6 +141,7 @@ class RedisBroker:
             raise ConnectionError(f"Redis did not confirm the subscription to {channel!r}")
 
         async def messages() -> AsyncIterator[bytes]:
+            # A blocking read: idle is normal here and never times out.
             async for item in pubsub.listen():
                 if item["type"] == "message":
                     yield item["data"]
@@ -55,7 +153,8 @@ class RedisBroker:
             await pubsub.aclose()
 
     async def ping(self) -> bool:
+        redis = self.redis
         try:
-            return bool(await self.redis.ping())
-        except (aioredis.ConnectionError, OSError):
+            return bool(await self.breaker.call(redis.ping, probe=True))
+        except BrokerUnavailable:
             return False

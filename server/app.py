@@ -9,7 +9,7 @@ import time
 import urllib.parse
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -171,8 +171,22 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+READY_CHECK_SECONDS = 0.5
+
+
+async def _answers(check: Callable[[], Awaitable[bool]]) -> bool:
+    """A readiness check that fails, raises or hangs means "down"."""
+    try:
+        async with asyncio.timeout(READY_CHECK_SECONDS):
+            return await check()
+    except Exception:
+        return False
+
+
 async def readyz(request: web.Request) -> web.Response:
-    checks = {"database": await db.ping(), "broker": await request.app[BROKER].ping()}
+    """JSON within a second: the checks run side by side, each bounded."""
+    database, broker = await asyncio.gather(_answers(db.ping), _answers(request.app[BROKER].ping))
+    checks = {"database": database, "broker": broker}
     status = 200 if all(checks.values()) else 503
     return web.json_response(
         {"status": "ok" if status == 200 else "unavailable", **checks}, status=status
@@ -191,7 +205,11 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app[COUNTING] = CountingBroker(broker_from_url(settings.broker_url))
+    redis_timeout = settings.redis_timeout_ms / 1000
+    redis_cooldown = settings.redis_cooldown_ms / 1000
+    app[COUNTING] = CountingBroker(
+        broker_from_url(settings.broker_url, timeout=redis_timeout, cooldown=redis_cooldown)
+    )
     app[BROKER] = app[COUNTING]
     app[KNOWN_USERS] = KnownUsers()
     app[FEED] = EventFeed(app[BROKER])
@@ -211,7 +229,12 @@ def create_app(settings: Settings) -> web.Application:
         if settings.rate_limit_per_minute
         else None
     )
-    app[RATE_LIMITER] = limiter_from_url(settings.rate_limit_url or settings.broker_url, rate)
+    app[RATE_LIMITER] = limiter_from_url(
+        settings.rate_limit_url or settings.broker_url,
+        rate,
+        timeout=redis_timeout,
+        cooldown=redis_cooldown,
+    )
     limits = QueryLimits(
         depth=settings.max_depth,
         aliases=settings.max_aliases,

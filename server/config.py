@@ -89,6 +89,8 @@ class Settings:
     rate_limit_per_minute: int = 120  # mutations per user; 0 turns the limit off
     rate_limit_burst: int = 30
     rate_limit_url: str | None = None  # memory:// or redis://; defaults to the broker's URL
+    redis_timeout_ms: int = 250  # the longest a Redis command may take (broker, rate limit)
+    redis_cooldown_ms: int = 5000  # Redis left alone after a failure, then probed again
     cors_origins: tuple[str, ...] = ()
     persisted_queries: int = 1000  # APQ cache entries; 0 turns persisted queries off
     read_timeout: int = 10  # seconds for a request's headers, and the start of its body
@@ -146,6 +148,8 @@ class Settings:
             ),
             rate_limit_burst=_int(env, "HELPDESK_RATE_LIMIT_BURST", 30),
             rate_limit_url=env.get("HELPDESK_RATE_LIMIT_URL") or None,
+            redis_timeout_ms=_int(env, "HELPDESK_REDIS_TIMEOUT_MS", 250),
+            redis_cooldown_ms=_int(env, "HELPDESK_REDIS_COOLDOWN_MS", 5000),
             cors_origins=_origins(env.get("HELPDESK_CORS_ORIGINS", "")),
             persisted_queries=_int(env, "HELPDESK_PERSISTED_QUERIES", 1000, zero_means_off=True),
             read_timeout=_int(env, "HELPDESK_READ_TIMEOUT", 10),

@@ -11,7 +11,7 @@ import orjson
 from tortoise import connections
 
 from models import EventKind, Ticket, TicketEvent, TicketStatus
-from pubsub import Broker
+from pubsub import Broker, BrokerUnavailable
 
 EVENTS_CHANNEL = "helpdesk.ticket-events"
 
@@ -92,5 +92,9 @@ async def publish(broker: Broker, ticket: Ticket, events: Iterable[TicketEvent])
     for event in events:
         try:
             await broker.publish(EVENTS_CHANNEL, envelope(event, ticket))
+        except BrokerUnavailable as exc:
+            # Already logged where the broker failed; the log's readers poll meanwhile.
+            log.info("event %s not published (%s); subscribers will catch up", event.id, exc)
+            return
         except Exception:
             log.exception("publishing event %s failed; subscribers will catch up", event.id)

@@ -5,7 +5,8 @@ each mutation moves the user's "theoretical arrival time" one interval forward; 
 refused while that time is more than `burst` intervals ahead of now, and the refusal says how
 long to wait. The memory backend serves one process; the Redis backend shares the budget
 between processes (one atomic script, Redis's own clock) and lets mutations through while
-Redis is unreachable.
+Redis is unreachable or hung: each call waits at most the Redis timeout, and after a failure none
+waits at all until the circuit breaker probes Redis again.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import RedisError
 
+from pubsub.broker import REDIS_COOLDOWN, REDIS_TIMEOUT, BrokerUnavailable
+from pubsub.redis import CircuitBreaker, redis_client
 from services.errors import ErrorCode, UserInputError
 from services.viewer import Viewer
 
@@ -105,20 +106,28 @@ return '0'
 
 
 class RedisLimiter:
-    def __init__(self, url: str, rate: Rate, prefix: str = "helpdesk:rate:") -> None:
+    def __init__(
+        self,
+        url: str,
+        rate: Rate,
+        prefix: str = "helpdesk:rate:",
+        *,
+        timeout: float = REDIS_TIMEOUT,
+        cooldown: float = REDIS_COOLDOWN,
+    ) -> None:
         self.rate = rate
-        self._redis = aioredis.Redis.from_url(url)
+        self.breaker = CircuitBreaker(name="rate limiter", timeout=timeout, cooldown=cooldown)
+        self._redis = redis_client(url, timeout=timeout)
         self._script = self._redis.register_script(_GCRA_SCRIPT)
         self._prefix = prefix
 
     async def acquire(self, key: str) -> float:
+        keys, args = [self._prefix + key], [self.rate.interval, self.rate.window]
         try:
-            wait = await self._script(
-                keys=[self._prefix + key], args=[self.rate.interval, self.rate.window]
-            )
-        except (RedisError, OSError) as exc:
+            wait = await self.breaker.call(lambda: self._script(keys=keys, args=args))
+        except BrokerUnavailable as exc:
             # The limit protects the service; it never takes writes down with Redis.
-            log.warning("rate limit unavailable, allowing", error=str(exc))
+            log.debug("rate limit unavailable, allowing", error=str(exc))
             return 0.0
         return float(wait)
 
@@ -134,14 +143,21 @@ class Unlimited:
         return None
 
 
-def limiter_from_url(url: str, rate: Rate | None) -> Limiter:
-    """`memory://` or `redis://…`; no rate means no limit."""
+def limiter_from_url(
+    url: str,
+    rate: Rate | None,
+    *,
+    timeout: float = REDIS_TIMEOUT,
+    cooldown: float = REDIS_COOLDOWN,
+) -> Limiter:
+    """`memory://` or `redis://…`; no rate means no limit. For Redis, how long a call may wait
+    and how long Redis is left alone after a failure (seconds)."""
     if rate is None:
         return Unlimited()
     if url.startswith("memory://"):
         return MemoryLimiter(rate)
     if url.startswith(("redis://", "rediss://")):
-        return RedisLimiter(url, rate)
+        return RedisLimiter(url, rate, timeout=timeout, cooldown=cooldown)
     raise ValueError(f"unsupported rate limit URL scheme: {url.split(':', 1)[0]!r}")
 
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from pubsub import Broker, MemoryBroker, broker_from_url
-from pubsub.redis import RedisBroker
+from pubsub import Broker, BrokerUnavailable, MemoryBroker, broker_from_url
+from pubsub.redis import CircuitBreaker, RedisBroker
 from tests.conftest import REDIS_URL
 
 TIMEOUT = 5.0
@@ -128,3 +128,61 @@ async def test_unreachable_redis_pings_false() -> None:
         assert await asyncio.wait_for(unreachable.ping(), 15) is False
     finally:
         await unreachable.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_circuit_breaker_leaves_a_failed_redis_alone_then_probes_it() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(name="test", timeout=0.05, cooldown=5.0, clock=clock)
+    calls: list[str] = []
+
+    async def hangs() -> str:
+        calls.append("hangs")
+        await asyncio.Event().wait()
+        return "never"
+
+    async def answers() -> str:
+        calls.append("answers")
+        return "pong"
+
+    with pytest.raises(BrokerUnavailable):
+        await breaker.call(hangs)  # no answer within the timeout
+    with pytest.raises(BrokerUnavailable):
+        await breaker.call(answers)  # left alone: not even tried
+    assert calls == ["hangs"] and breaker.is_open
+
+    clock.now += 5.0
+    with pytest.raises(BrokerUnavailable):
+        await breaker.call(hangs)  # the probe fails: another cool-down
+    clock.now += 4.9
+    with pytest.raises(BrokerUnavailable):
+        await breaker.call(answers)
+    assert calls == ["hangs", "hangs"]
+
+    clock.now += 0.1
+    assert await breaker.call(answers) == "pong"  # the probe succeeds: closed again
+    assert await breaker.call(answers) == "pong"
+    assert not breaker.is_open
+
+
+async def test_circuit_breaker_lets_a_readiness_probe_through_while_open() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(name="test", timeout=0.05, cooldown=5.0, clock=clock)
+
+    async def fails() -> str:
+        raise ConnectionError("refused")
+
+    async def answers() -> str:
+        return "pong"
+
+    with pytest.raises(BrokerUnavailable):
+        await breaker.call(fails)
+    assert await breaker.call(answers, probe=True) == "pong"
+    assert not breaker.is_open
