@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
 from models import Role
+from services.validation import USER_ID_MAX, USER_NAME_MAX, as_user_id, storable
 
 ALGORITHM = "HS256"
 
@@ -44,14 +46,28 @@ def _verified(token: str, secret: str) -> Claims:
         raise InvalidToken("token expired") from exc
     except jwt.InvalidTokenError as exc:
         raise InvalidToken(f"invalid token: {exc}") from exc
+    return _claims(payload)
+
+
+ROLES = frozenset(r.value for r in Role)
+
+
+def _claims(payload: dict[str, Any]) -> Claims:
+    """Claims of the wrong type or that no user could have are an invalid token: a signed token
+    is still input, bounded like any argument before it names a user."""
     sub, role, name = payload.get("sub"), payload.get("role"), payload.get("name", "")
-    if not isinstance(sub, str) or not 0 < len(sub) <= 128:
-        raise InvalidToken("invalid token: sub must be a non-empty string")
-    if role not in {r.value for r in Role}:
+    if not isinstance(sub, str) or as_user_id(sub) is None:
+        raise InvalidToken(
+            f"invalid token: sub must be 1 to {USER_ID_MAX} characters that can be stored"
+        )
+    if not isinstance(role, str) or role not in ROLES:
         raise InvalidToken("invalid token: role must be customer, agent or admin")
-    if not isinstance(name, str):
-        raise InvalidToken("invalid token: name must be a string")
-    return Claims(sub=sub, name=name[:200], role=Role(role), expires_at=float(payload["exp"]))
+    if not isinstance(name, str) or not storable(name):
+        raise InvalidToken("invalid token: name must be a string that can be stored")
+    exp = payload["exp"]
+    if type(exp) not in (int, float):  # the JWT library checked it is a number (not a bool)
+        raise InvalidToken("invalid token: exp must be a number")
+    return Claims(sub=sub, name=name[:USER_NAME_MAX], role=Role(role), expires_at=float(exp))
 
 
 def encode(*, sub: str, role: str, name: str, secret: str, ttl_seconds: int = 86_400) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from models import Category
 from services.errors import ErrorCode, UserInputError
-from services.validation import has_nul
+from services.validation import as_slug
 
 
 async def list_categories() -> list[Category]:
@@ -24,7 +24,7 @@ async def resolve_leaf(*, slug: str, field: str = "categorySlug") -> Category:
     A section that has question types (Documents / Finance) is refused with
     CATEGORY_REQUIRES_SUBTYPE, naming the types to choose from.
     """
-    category = None if has_nul(slug) else await Category.get_or_none(slug=slug)
+    category = None if as_slug(slug) is None else await Category.get_or_none(slug=slug)
     if category is None:
         raise UserInputError(ErrorCode.UNKNOWN_CATEGORY, f"Unknown category {slug!r}.", field)
     children = await Category.filter(parent_id=category.id).order_by("position")
@@ -40,7 +40,7 @@ async def resolve_leaf(*, slug: str, field: str = "categorySlug") -> Category:
 
 async def category_ids_under(*, slug: str) -> list[int] | None:
     """The category and its children (a section includes its question types); None if unknown."""
-    category = None if has_nul(slug) else await Category.get_or_none(slug=slug)
+    category = None if as_slug(slug) is None else await Category.get_or_none(slug=slug)
     if category is None:
         return None
     children = await Category.filter(parent_id=category.id)

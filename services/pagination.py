@@ -14,6 +14,7 @@ from tortoise.queryset import QuerySet
 
 from models.rows import fetch
 from services.errors import BadRequest
+from services.validation import BIGINT_MIN, ID_MAX, as_row_id
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
@@ -53,16 +54,29 @@ def encode_cursor(value: Any, row_id: int) -> str:
 
 
 def decode_cursor(cursor: str, *, is_datetime: bool) -> tuple[Any, int]:
+    """The (value, id) a cursor carries. Anything the database could not compare as it is (an id
+    beyond a BIGINT, a value of another type) is an invalid cursor."""
     try:
-        raw, row_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if type(row_id) is not int:
+        raw, raw_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        row_id = as_row_id(raw_id)
+        if row_id is None:
             raise ValueError
-        value = datetime.fromisoformat(raw) if is_datetime else raw
-        if is_datetime and value.tzinfo is None:
-            raise ValueError
-        return value, row_id
+        return (_instant(raw) if is_datetime else _plain(raw)), row_id
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
         raise BadRequest("Invalid cursor.") from exc
+
+
+def _instant(raw: Any) -> datetime:
+    value = datetime.fromisoformat(raw)
+    if value.tzinfo is None:
+        raise ValueError
+    return value
+
+
+def _plain(raw: Any) -> Any:
+    if raw is None or isinstance(raw, str) or (type(raw) is int and BIGINT_MIN <= raw <= ID_MAX):
+        return raw
+    raise ValueError
 
 
 async def paginate(

@@ -33,7 +33,7 @@ from services import events, policy
 from services.categories import resolve_leaf
 from services.errors import ErrorCode, FieldError, UserInputError
 from services.tickets import visible_tickets
-from services.validation import clean_text, has_nul
+from services.validation import as_user_id, clean_text
 from services.viewer import Viewer, require_viewer
 
 REASON_MAX = 2_000
@@ -255,7 +255,7 @@ async def assign_ticket(
     Assigning an OPEN ticket takes it into work (IN_PROGRESS).
     """
     actor = require_viewer(viewer)
-    assignee = None if has_nul(assignee_id) else await User.get_or_none(id=assignee_id)
+    assignee = None if as_user_id(assignee_id) is None else await User.get_or_none(id=assignee_id)
 
     async def plan(ticket: Ticket) -> Change | None:
         policy.assign(actor, ticket).enforce()

@@ -37,10 +37,11 @@ from services.validation import (
     SEARCH_MAX,
     SUMMARY_MAX,
     as_id,
+    as_user_id,
+    bounded,
     check_client_mutation_id,
     clean_text,
     derive_summary,
-    has_nul,
     search_key,
 )
 from services.viewer import Viewer, can_see_ticket, require_viewer
@@ -173,7 +174,7 @@ async def _filtered(query: QuerySet[Ticket], viewer: Viewer, f: TicketFilter) ->
     if f.created_before is not None:
         query = query.filter(created_at__lt=f.created_before)
     if f.search is not None and f.search.strip():
-        if len(f.search) > SEARCH_MAX or has_nul(f.search):
+        if bounded(f.search, SEARCH_MAX) is None:
             raise BadRequest(f"search is limited to {SEARCH_MAX} printable characters.")
         for word in search_key(f.search).split():
             query = query.filter(search_text__contains=word)
@@ -182,7 +183,7 @@ async def _filtered(query: QuerySet[Ticket], viewer: Viewer, f: TicketFilter) ->
     elif f.assigned_to_me is False:
         query = query.filter(Q(assignee_id__isnull=True) | ~Q(assignee_id=viewer.id))
     if f.owner_id is not None:
-        if has_nul(f.owner_id):
+        if as_user_id(f.owner_id) is None:
             raise BadRequest("ownerId names no user.")
         query = query.filter(owner_id=f.owner_id)
     return query

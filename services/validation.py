@@ -1,25 +1,51 @@
-"""Limits on free text, checked before anything is written."""
+"""Bounds on every value a client sends, checked before anything reaches the database.
+
+Each kind of value is bounded in one place here: slugs and user ids by their columns' lengths,
+ids and cursor ids by the BIGINT range, free text by its limit; and all text must be storable
+on every backend. A value out of bounds names nothing (or is a validation error), exactly as an
+unknown value of its kind would; it never reaches a query, where it would be an internal error.
+"""
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from typing import Any
 
+from tortoise.models import Model
+
+from models import Category, MutationReceipt, Ticket, User
 from services.errors import ErrorCode, FieldError
 
+
+def _max_length(model: type[Model], field: str) -> int:
+    return int(model._meta.fields_map[field].max_length)  # type: ignore[attr-defined]
+
+
+def _int_range(model: type[Model], field: str) -> tuple[int, int]:
+    constraints = model._meta.fields_map[field].constraints
+    return int(constraints["ge"]), int(constraints["le"])
+
+
+SLUG_MAX = _max_length(Category, "slug")
+USER_ID_MAX = _max_length(User, "id")
+USER_NAME_MAX = _max_length(User, "name")
+SUMMARY_MAX = _max_length(Ticket, "summary")
+CLIENT_MUTATION_ID_MAX = _max_length(MutationReceipt, "client_mutation_id")
+# Every id a client passes (tickets, messages, events, requests, attachments) is a BIGINT.
+BIGINT_MIN, ID_MAX = _int_range(Ticket, "id")
 QUESTION_MAX = 10_000
-SUMMARY_MAX = 200
 SUMMARY_DERIVED_MAX = 120
 BODY_MAX = 10_000
 SEARCH_MAX = 200
-CLIENT_MUTATION_ID_MAX = 128
-ID_MAX_DIGITS = 18  # below 2**63: every id fits a BIGINT
+
+# U+0000: PostgreSQL text cannot hold it. Lone surrogates: not encodable as UTF-8 at all.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def as_id(value: str | None) -> int | None:
-    """Ids are positive ASCII decimal integers; anything else names nothing."""
-    if value is None or not (value.isascii() and value.isdigit()) or len(value) > ID_MAX_DIGITS:
-        return None
-    return int(value)
+def storable(value: str) -> bool:
+    """Text every backend can store and compare: no U+0000 and no lone surrogate."""
+    return _UNSTORABLE.search(value) is None
 
 
 def has_nul(value: str) -> bool:
@@ -38,6 +64,37 @@ def is_blank(text: str) -> bool:
     return all(unicodedata.category(ch) in INVISIBLE_CATEGORIES for ch in text)
 
 
+def bounded(value: str, max_length: int) -> str | None:
+    """The value when it is 1 to `max_length` storable characters; None otherwise."""
+    return value if 0 < len(value) <= max_length and storable(value) else None
+
+
+def as_slug(value: str) -> str | None:
+    """A string that can name a category; anything longer than a slug column names nothing."""
+    return bounded(value, SLUG_MAX)
+
+
+def as_user_id(value: str) -> str | None:
+    """A string that can name a user (an id is the token's `sub`)."""
+    return bounded(value, USER_ID_MAX)
+
+
+def as_id(value: str | None) -> int | None:
+    """Ids are positive ASCII decimal integers within the BIGINT range; anything else names
+    nothing."""
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None
+    number = int(value)
+    return number if number <= ID_MAX else None
+
+
+def as_row_id(value: Any) -> int | None:
+    """An id carried inside a cursor: a JSON integer within the BIGINT range (not a boolean)."""
+    if type(value) is not int or not 0 <= value <= ID_MAX:
+        return None
+    return value
+
+
 def clean_text(
     value: str | None, *, field: str, max_length: int, errors: list[FieldError], required: bool
 ) -> str | None:
@@ -50,8 +107,14 @@ def clean_text(
     if is_blank(text):
         errors.append(FieldError(ErrorCode.VALIDATION, f"{field} must not be empty.", field))
         return None
-    if has_nul(text):
-        errors.append(FieldError(ErrorCode.VALIDATION, f"{field} contains a NUL character.", field))
+    if not storable(text):
+        errors.append(
+            FieldError(
+                ErrorCode.VALIDATION,
+                f"{field} contains a character that cannot be stored (U+0000 or a lone surrogate).",
+                field,
+            )
+        )
         return None
     if len(text) > max_length:
         errors.append(
@@ -66,7 +129,7 @@ def clean_text(
 
 
 def check_client_mutation_id(value: str | None, errors: list[FieldError]) -> None:
-    if value is not None and (not 1 <= len(value) <= CLIENT_MUTATION_ID_MAX or has_nul(value)):
+    if value is not None and bounded(value, CLIENT_MUTATION_ID_MAX) is None:
         errors.append(
             FieldError(
                 ErrorCode.VALIDATION,

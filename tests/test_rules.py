@@ -12,7 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from models import FINAL_STATUSES, Role, TicketStatus
-from services import policy
+from services import policy, validation
 from services.errors import BadRequest, ErrorCode, FieldError, UserInputError
 from services.pagination import MAX_PAGE, PageArgs, decode_cursor, encode_cursor
 from services.validation import SUMMARY_DERIVED_MAX, clean_text, derive_summary
@@ -303,3 +303,29 @@ def test_page_size_bounds(first: int | None, last: int | None) -> None:
     else:
         with pytest.raises(BadRequest):
             args.check()
+
+
+@given(st.text(st.characters(exclude_categories=())))
+@example("\x00")
+@example("\ud800")
+@example("x" * (validation.USER_ID_MAX + 1))
+def test_a_bounded_value_is_storable_and_fits_its_column(text: str) -> None:
+    for bound, limit in (
+        (validation.as_slug, validation.SLUG_MAX),
+        (validation.as_user_id, validation.USER_ID_MAX),
+    ):
+        value = bound(text)
+        if value is not None:
+            assert 0 < len(value) <= limit
+            assert "\x00" not in value
+            value.encode("utf-8")  # no lone surrogate
+
+
+@given(st.one_of(st.integers().map(str), st.text(alphabet="0123456789", max_size=40)))
+@example(str(2**63 - 1))
+@example(str(2**63))
+def test_an_id_is_within_the_bigint_range(text: str) -> None:
+    number = validation.as_id(text)
+    assert number is None or 0 <= number <= 2**63 - 1
+    if text.isdigit() and len(text) <= 19 and int(text) < 2**63:
+        assert number == int(text)
