@@ -50,6 +50,7 @@ def _verified(token: str, secret: str) -> Claims:
 
 
 ROLES = frozenset(r.value for r in Role)
+MAX_EXP = 2**53  # any later expiry is "never"; beyond a double it would not even be a number
 
 
 def _claims(payload: dict[str, Any]) -> Claims:
@@ -64,9 +65,9 @@ def _claims(payload: dict[str, Any]) -> Claims:
         raise InvalidToken("invalid token: role must be customer, agent or admin")
     if not isinstance(name, str) or not storable(name):
         raise InvalidToken("invalid token: name must be a string that can be stored")
-    exp = payload["exp"]
-    if type(exp) not in (int, float):  # the JWT library checked it is a number (not a bool)
-        raise InvalidToken("invalid token: exp must be a number")
+    exp = payload["exp"]  # the JWT library checked that it is a number in the future
+    if type(exp) not in (int, float) or not -MAX_EXP < exp < MAX_EXP:
+        raise InvalidToken("invalid token: exp must be a number of seconds")
     return Claims(sub=sub, name=name[:USER_NAME_MAX], role=Role(role), expires_at=float(exp))
 
 

@@ -160,6 +160,7 @@ BAD_CLAIMS: dict[str, dict[str, Any]] = {
     "name-list": {"name": ["Ann"]},
     "exp-string": {"exp": "tomorrow"},
     "exp-list": {"exp": [1]},
+    "exp-beyond-a-double": {"exp": 10**400},
     "iat-string": {"iat": "now"},
     "nbf-list": {"nbf": [1]},
 }
