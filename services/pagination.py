@@ -14,7 +14,7 @@ from tortoise.queryset import QuerySet
 
 from models.rows import fetch
 from services.errors import BadRequest
-from services.validation import BIGINT_MIN, ID_MAX, as_row_id
+from services.validation import BIGINT_MIN, ID_MAX, as_instant, as_row_id
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
@@ -68,7 +68,7 @@ def decode_cursor(cursor: str, *, is_datetime: bool) -> tuple[Any, int]:
 
 def _instant(raw: Any) -> datetime:
     value = datetime.fromisoformat(raw)
-    if value.tzinfo is None:
+    if value.tzinfo is None or as_instant(value) is None:
         raise ValueError
     return value
 

@@ -37,6 +37,7 @@ from services.validation import (
     SEARCH_MAX,
     SUMMARY_MAX,
     as_id,
+    as_instant,
     as_user_id,
     bounded,
     check_client_mutation_id,
@@ -167,6 +168,9 @@ async def _filtered(query: QuerySet[Ticket], viewer: Viewer, f: TicketFilter) ->
     if f.urgent is not None:
         query = query.filter(urgent=f.urgent)
     after, before = f.created_after, f.created_before
+    for name, moment in (("createdAfter", after), ("createdBefore", before)):
+        if moment is not None and as_instant(moment) is None:
+            raise BadRequest(f"{name} is out of range.")
     if after is not None and before is not None and after >= before:
         raise BadRequest("createdAfter must be earlier than createdBefore.")
     if f.created_after is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.models import Model
@@ -86,6 +87,15 @@ def as_id(value: str | None) -> int | None:
         return None
     number = int(value)
     return number if number <= ID_MAX else None
+
+
+def as_instant(value: datetime) -> datetime | None:
+    """An instant every backend can store: within years 1 to 9999 once in UTC (a database
+    driver converts it; 9999-12-31T23:59-12:00 is already year 10000 there)."""
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
 
 
 def as_row_id(value: Any) -> int | None:

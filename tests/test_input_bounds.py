@@ -108,6 +108,7 @@ NOW = "2026-01-01T00:00:00+00:00"
         _cursor(NOW, 10**30),
         _cursor(NOW + "x" * 5000, 1),
         _cursor("9999999999-01-01T00:00:00+00:00", 1),
+        _cursor("9999-12-31T23:59:59-12:00", 1),
         _cursor(NOW, True),
         "A" * 5000,
         "!!!not base64!!!",
@@ -119,6 +120,7 @@ NOW = "2026-01-01T00:00:00+00:00"
         "id-10^30",
         "long-value",
         "year-huge",
+        "year-10000-in-utc",
         "id-bool",
         "long",
         "not-base64",
@@ -176,3 +178,11 @@ async def test_signed_tokens_with_claims_of_the_wrong_type_are_401(api: Api, cas
     assert response.status == 401, await response.text()
     body = await response.json()
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", body
+
+
+async def test_instants_beyond_year_9999_in_utc_are_validation_errors(api: Api) -> None:
+    await create_ticket(api, as_="ann")
+    for name in ("createdAfter", "createdBefore"):
+        filter_ = {name: "9999-12-31T23:59:59-12:00"}
+        body = await post(api, TICKETS, {"f": filter_}, as_="agent", role="agent")
+        assert top_code(body) == "VALIDATION", body
