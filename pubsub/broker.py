@@ -10,7 +10,7 @@ from typing import Protocol
 
 # Redis answers in well under a millisecond: a command that takes longer than this has failed.
 REDIS_TIMEOUT = 0.25
-# Seconds Redis is left alone after a failure before it is probed again.
+# Seconds Redis is left alone after a command timed out, before it is probed again.
 REDIS_COOLDOWN = 5.0
 
 

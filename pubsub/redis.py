@@ -1,9 +1,11 @@
 """Redis pub/sub backend for several server processes.
 
 Redis is never allowed to hold a request for long. Every command runs under a short timeout
-behind a circuit breaker: after a failure (an error, or no answer in time, as from a hung host)
-commands fail at once for a cool-down without touching Redis; then one command probes it again.
-Callers treat a failure as "not now": a lost publish is recovered from the event log by cursor.
+behind a circuit breaker: after a command found no answer in time (a hung Redis, an unreachable
+host) commands fail at once for a cool-down without touching Redis; then one command probes it
+again. Errors that come back at once (connection refused) cost nothing to meet, so they fail the
+command without opening the breaker. Callers treat a failure as "not now": a lost publish is
+recovered from the event log by cursor.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from pubsub.broker import REDIS_COOLDOWN, REDIS_TIMEOUT, BrokerUnavailable
 
@@ -28,9 +31,10 @@ log = logging.getLogger("helpdesk.redis")
 
 
 class CircuitBreaker:
-    """Closed: calls go through, each within `timeout` seconds. A failure opens it: for `cooldown`
-    seconds calls fail at once. Then the next call probes (half-open): its success closes the
-    breaker, its failure opens it for another cool-down. Calls meanwhile still fail at once."""
+    """Closed: calls go through, each within `timeout` seconds. A call that times out opens it:
+    for `cooldown` seconds calls fail at once. Then the next call probes (half-open): its success
+    closes the breaker, its failure opens it for another cool-down. Calls meanwhile still fail at
+    once."""
 
     def __init__(
         self,
@@ -63,7 +67,8 @@ class CircuitBreaker:
             async with asyncio.timeout(self.timeout):
                 result = await operation()
         except (RedisError, OSError) as exc:  # TimeoutError is an OSError
-            self._trip(exc)
+            if self._open_until is not None or _slow(exc):
+                self._trip(exc)
             raise BrokerUnavailable(f"{self.name}: {_describe(exc)}") from exc
         finally:
             if probing:
@@ -84,8 +89,13 @@ class CircuitBreaker:
         self._open_until = self._clock() + self.cooldown
 
 
+def _slow(exc: BaseException) -> bool:
+    """A failure that took the whole timeout (asyncio's, or the socket's inside redis-py)."""
+    return isinstance(exc, TimeoutError | RedisTimeoutError)
+
+
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
+    if _slow(exc):
         return "no answer in time"
     return type(exc).__name__
 

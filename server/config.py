@@ -90,7 +90,7 @@ class Settings:
     rate_limit_burst: int = 30
     rate_limit_url: str | None = None  # memory:// or redis://; defaults to the broker's URL
     redis_timeout_ms: int = 250  # the longest a Redis command may take (broker, rate limit)
-    redis_cooldown_ms: int = 5000  # Redis left alone after a failure, then probed again
+    redis_cooldown_ms: int = 5000  # Redis left alone after a timeout, then probed again
     cors_origins: tuple[str, ...] = ()
     persisted_queries: int = 1000  # APQ cache entries; 0 turns persisted queries off
     read_timeout: int = 10  # seconds for a request's headers, and the start of its body

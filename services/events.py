@@ -93,8 +93,7 @@ async def publish(broker: Broker, ticket: Ticket, events: Iterable[TicketEvent])
         try:
             await broker.publish(EVENTS_CHANNEL, envelope(event, ticket))
         except BrokerUnavailable as exc:
-            # Already logged where the broker failed; the log's readers poll meanwhile.
-            log.info("event %s not published (%s); subscribers will catch up", event.id, exc)
-            return
+            # No traceback: the broker says why (and fails at once while Redis is left alone).
+            log.error("publishing event %s failed (%s); subscribers will catch up", event.id, exc)
         except Exception:
             log.exception("publishing event %s failed; subscribers will catch up", event.id)

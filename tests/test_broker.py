@@ -176,13 +176,26 @@ async def test_circuit_breaker_lets_a_readiness_probe_through_while_open() -> No
     clock = Clock()
     breaker = CircuitBreaker(name="test", timeout=0.05, cooldown=5.0, clock=clock)
 
-    async def fails() -> str:
-        raise ConnectionError("refused")
+    async def hangs() -> str:
+        await asyncio.Event().wait()
+        return "never"
 
     async def answers() -> str:
         return "pong"
 
     with pytest.raises(BrokerUnavailable):
-        await breaker.call(fails)
+        await breaker.call(hangs)
     assert await breaker.call(answers, probe=True) == "pong"
+    assert not breaker.is_open
+
+
+async def test_circuit_breaker_stays_closed_on_errors_that_cost_no_wait() -> None:
+    """A refused connection fails the call but is met again at once: nothing to skip."""
+    breaker = CircuitBreaker(name="test", timeout=0.05, cooldown=5.0, clock=Clock())
+
+    async def refused() -> str:
+        raise ConnectionError("refused")
+
+    with pytest.raises(BrokerUnavailable):
+        await breaker.call(refused)
     assert not breaker.is_open
