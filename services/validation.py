@@ -49,11 +49,6 @@ def storable(value: str) -> bool:
     return _UNSTORABLE.search(value) is None
 
 
-def has_nul(value: str) -> bool:
-    """U+0000 cannot be stored (PostgreSQL text) nor name anything."""
-    return "\x00" in value
-
-
 # Controls, format characters (zero-width spaces, direction marks, BOM), separators: none of
 # them shows anything on their own.
 INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
