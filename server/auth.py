@@ -28,8 +28,16 @@ class Claims:
 
 
 def decode(token: str, secret: str) -> Claims:
-    """The token's claims. A token is verified once; until it expires its claims are reused."""
-    claims = _verified(token, secret)
+    """The token's claims. A token is verified once; until it expires its claims are reused.
+
+    Whatever is wrong with a token is InvalidToken (a 401), never an internal error.
+    """
+    try:
+        claims = _verified(token, secret)
+    except InvalidToken:
+        raise
+    except Exception as exc:  # claims of unexpected shapes
+        raise InvalidToken("invalid token: malformed claims") from exc
     if claims.expires_at <= time.time():
         raise InvalidToken("token expired")
     return claims

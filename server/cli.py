@@ -16,7 +16,7 @@ from models import db
 from server import auth
 from server.app import create_app
 from server.config import ConfigError, Settings
-from server.logs import configure
+from server.logs import configure, url_password
 
 
 def schema_sdl() -> str:
@@ -72,7 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"helpdesk: configuration error: {exc}", file=sys.stderr)
         return 2
-    configure(settings.log_level)
+    configure(
+        settings.log_level,
+        secrets=(
+            settings.jwt_secret,
+            url_password(settings.database_url),
+            url_password(settings.broker_url),
+            url_password(settings.rate_limit_url or ""),
+        ),
+    )
 
     if args.command == "migrate":
         asyncio.run(db.migrate(settings.database_url))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from schema.sizes import ATTACHMENTS
 
@@ -60,6 +61,18 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _without_password(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return "[REDACTED]"
+    user = f"{parts.username}:" if parts.username else ":"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}[REDACTED]@{host}"))
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     env: str = "development"
@@ -96,6 +109,19 @@ class Settings:
     read_timeout: int = 10  # seconds for a request's headers, and the start of its body
     image_decode_concurrency: int = 2  # images decoded at once, each within image_max_pixels
     image_max_pixels: int = 40_000_000
+    shutdown_timeout: float = 10.0  # seconds in-flight requests get after SIGTERM
+
+    def __repr__(self) -> str:
+        """Every setting but the secrets: the JWT secret and URL passwords are redacted."""
+        shown = []
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name == "jwt_secret":
+                value = "[REDACTED]"
+            elif isinstance(value, str) and "://" in value:
+                value = _without_password(value)
+            shown.append(f"{name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @property
     def production(self) -> bool:
@@ -155,6 +181,7 @@ class Settings:
             read_timeout=_int(env, "HELPDESK_READ_TIMEOUT", 10),
             image_decode_concurrency=_int(env, "HELPDESK_IMAGE_DECODE_CONCURRENCY", 2),
             image_max_pixels=_int(env, "HELPDESK_IMAGE_MAX_PIXELS", 40_000_000),
+            shutdown_timeout=float(_int(env, "HELPDESK_SHUTDOWN_TIMEOUT", 10, zero_means_off=True)),
         )
         settings.check()
         return settings
