@@ -31,6 +31,14 @@ from server import auth
 from server.config import Settings
 from server.cors import cors
 from server.delivery import WithholdIncompleteEvents
+from server.errors import (
+    INTERNAL_CODE,
+    INTERNAL_MESSAGE,
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_CODE,
+    Outages,
+    unavailable_message,
+)
 from server.fanout import SharedSubscriptions, SharingHandler
 from server.keys import (
     BROKER,
@@ -39,7 +47,9 @@ from server.keys import (
     FEED,
     KNOWN_USERS,
     LIMITS,
+    MEDIA_TYPE,
     METRICS,
+    OUTAGES,
     PERSISTED,
     RATE_LIMITER,
     REQUEST_ID,
@@ -57,7 +67,7 @@ from server.pipeline import OperationPipeline
 from server.view import HelpdeskView, error_body
 from services import attachments, categories
 from services.attachments import Limits
-from services.errors import NotAuthenticated
+from services.errors import NotAuthenticated, unavailable_dependency
 from services.live import EventFeed
 from services.rate_limit import Rate, limiter_from_url
 from services.users import KnownUsers
@@ -71,12 +81,14 @@ access_log = structlog.get_logger("helpdesk.access")
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id, bearer authentication (users created on first sight) and one access log line."""
+    """Request id, bearer authentication (users created on first sight), one access log line,
+    and a JSON answer (503 with Retry-After for an outage, else a masked 500) for any failure."""
     given = request.headers.get("X-Request-Id", "")
     request_id = given if REQUEST_ID_FORMAT.fullmatch(given) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
+    response: web.StreamResponse | None = None
     try:
         try:
             token = auth.bearer(request.headers.get("Authorization"))
@@ -87,18 +99,25 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 )
                 request[TOKEN_EXPIRES] = claims.expires_at
         except auth.InvalidToken as exc:
-            response: web.StreamResponse = _unauthenticated(str(exc))
+            response = _unauthenticated(str(exc))
         else:
             response = await handler(request)
-        response.headers["X-Request-Id"] = request_id
-        status = response.status
-        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-Id"] = request_id
+        raise
+    except Exception as exc:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            raise  # the socket may be open already: no other answer can be sent
+        response = _failure(request, exc, request_id)
     finally:
         viewer: Viewer | None = request.get(VIEWER)
         elapsed = time.perf_counter() - started
         route = request.match_info.route.resource
         route_name = route.canonical if route is not None else "unmatched"
         app_metrics = request.app[METRICS]
+        if response is not None:
+            status = response.status
         app_metrics.http_requests.labels(request.method, route_name, str(status)).inc()
         app_metrics.http_seconds.labels(route_name).observe(elapsed)
         access_log.info(
@@ -110,6 +129,28 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             user_id=viewer.id if viewer else None,
             duration_ms=round(elapsed * 1000, 2),
         )
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+def _failure(request: web.Request, exc: Exception, request_id: str) -> web.Response:
+    """What an exception no handler caught becomes: never a plain-text 500 with a traceback."""
+    media = request.get(MEDIA_TYPE) or "application/json"
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        request.app[OUTAGES].failed(dependency, exc, request_id)
+        return web.Response(
+            status=503,
+            body=error_body(unavailable_message(), UNAVAILABLE_CODE, requestId=request_id),
+            content_type=media,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    access_log.error("unexpected error", request_id=request_id, exc_info=exc)
+    return web.Response(
+        status=500,
+        body=error_body(INTERNAL_MESSAGE, INTERNAL_CODE, requestId=request_id),
+        content_type=media,
+    )
 
 
 def _unauthenticated(message: str) -> web.Response:
@@ -187,6 +228,8 @@ async def readyz(request: web.Request) -> web.Response:
     """JSON within a second: the checks run side by side, each bounded."""
     database, broker = await asyncio.gather(_answers(db.ping), _answers(request.app[BROKER].ping))
     checks = {"database": database, "broker": broker}
+    for name, up in checks.items():
+        request.app[OUTAGES].observed(name, up)
     status = 200 if all(checks.values()) else 503
     return web.json_response(
         {"status": "ok" if status == 200 else "unavailable", **checks}, status=status
@@ -211,6 +254,7 @@ def create_app(settings: Settings) -> web.Application:
         broker_from_url(settings.broker_url, timeout=redis_timeout, cooldown=redis_cooldown)
     )
     app[BROKER] = app[COUNTING]
+    app[OUTAGES] = Outages(app[METRICS], {"database": db.ping, "broker": app[BROKER].ping})
     app[KNOWN_USERS] = KnownUsers()
     app[FEED] = EventFeed(app[BROKER])
     app[SOCKETS] = weakref.WeakSet()
@@ -288,13 +332,17 @@ def create_app(settings: Settings) -> web.Application:
             await task
         app[STORAGE].close()
 
-    app.cleanup_ctx.extend([database, broker, feed, purge_uploads])
+    async def outages(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await app[OUTAGES].close()
+
+    app.cleanup_ctx.extend([database, broker, feed, purge_uploads, outages])
     app.on_shutdown.append(close_sockets)
 
     schema = build_schema(
         extensions=[
             WithholdIncompleteEvents,  # before the error policy masks what it looks at
-            OperationPipeline.factory(OperationChecks(limits), app[METRICS]),
+            OperationPipeline.factory(OperationChecks(limits), app[METRICS], app[OUTAGES]),
             *([] if settings.introspection else [DisableIntrospection]),
         ],
         config=StrawberryConfig(

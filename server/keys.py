@@ -10,6 +10,7 @@ from models.storage import IncomingFile, LocalStorage
 from pubsub import Broker
 from resolvers.loaders import CategoryTree
 from server.config import Settings
+from server.errors import Outages
 from server.fanout import SharedSubscriptions
 from server.metrics import CountingBroker, Metrics
 from server.persisted import PersistedQueries
@@ -25,6 +26,7 @@ KNOWN_USERS = web.AppKey("known_users", KnownUsers)
 FEED = web.AppKey("feed", EventFeed)
 SHARED = web.AppKey("shared_subscriptions", SharedSubscriptions)
 METRICS = web.AppKey("metrics", Metrics)
+OUTAGES = web.AppKey("outages", Outages)
 COUNTING = web.AppKey("counting_broker", CountingBroker)
 STORAGE = web.AppKey("storage", LocalStorage)
 LIMITS = web.AppKey("attachment_limits", Limits)

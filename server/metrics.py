@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -10,12 +11,13 @@ from typing import Any
 
 import structlog
 from graphql import GraphQLError
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from strawberry.types import ExecutionContext
 
 from pubsub import Broker
+from services.errors import ServiceUnavailable, unavailable_dependency
 
 log = structlog.get_logger("helpdesk.operations")
 
@@ -71,7 +73,7 @@ class Metrics:
         )
         self.operations = Counter(
             "helpdesk_graphql_operations",
-            "GraphQL operations by name, type and outcome (ok, error, invalid).",
+            "GraphQL operations by name, type and outcome (ok, invalid, error, unavailable).",
             ["operation", "type", "outcome"],
             registry=self.registry,
         )
@@ -80,6 +82,12 @@ class Metrics:
             "GraphQL operation latency by name and type.",
             ["operation", "type"],
             buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.dependency_up = Gauge(
+            "helpdesk_dependency_up",
+            "1 while a dependency (database, broker) answers, 0 while it does not.",
+            ["name"],
             registry=self.registry,
         )
         self._names: set[str] = set()
@@ -131,6 +139,31 @@ def live_families(
     )
 
 
+SERVER_CODES = frozenset({"INTERNAL_SERVER_ERROR", "INTERNAL"})
+
+
+def operation_outcome(execution_context: ExecutionContext, raised: BaseException | None) -> str:
+    """ok; invalid (the client's mistake: syntax, validation, limits, domain refusals); error
+    (the server's failure); unavailable (a dependency could not be reached: retryable)."""
+    if raised is not None and not isinstance(raised, GraphQLError):
+        if isinstance(raised, asyncio.CancelledError | GeneratorExit):
+            return "ok"  # the client completed its subscription or went away
+        return "unavailable" if unavailable_dependency(raised) else "error"
+    result = execution_context.result
+    errors = [
+        *(getattr(result, "errors", None) or ()),
+        *(execution_context.pre_execution_errors or ()),
+    ]
+    codes = {(error.extensions or {}).get("code") for error in errors}
+    if ServiceUnavailable.code in codes:
+        return "unavailable"
+    if codes & SERVER_CODES:
+        return "error"
+    if errors or raised is not None:
+        return "invalid"
+    return "ok"
+
+
 def log_operation(
     metrics: Metrics,
     execution_context: ExecutionContext,
@@ -139,14 +172,7 @@ def log_operation(
 ) -> None:
     """One log line and one metric sample for a finished GraphQL operation."""
     context = execution_context.context
-    result = execution_context.result
-    errors = getattr(result, "errors", None)
-    if raised is not None or execution_context.pre_execution_errors:
-        outcome = "invalid" if raised is None or isinstance(raised, GraphQLError) else "error"
-    elif errors:
-        outcome = "error"
-    else:
-        outcome = "ok"
+    outcome = operation_outcome(execution_context, raised)
     try:
         kind = execution_context.operation_type.value
     except Exception:

@@ -16,20 +16,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from server.errors import ApiErrors
+from server.errors import ApiErrors, Outages
 from server.limits import OperationChecks
 from server.metrics import Metrics, log_operation
 
 
 class OperationPipeline(ApiErrors):
-    def __init__(self, checks: OperationChecks, metrics: Metrics) -> None:
-        super().__init__()
+    def __init__(
+        self, checks: OperationChecks, metrics: Metrics, outages: Outages | None = None
+    ) -> None:
+        super().__init__(outages)
         self.checks = checks
         self.metrics = metrics
 
     @classmethod
-    def factory(cls, checks: OperationChecks, metrics: Metrics) -> Callable[[], OperationPipeline]:
-        return lambda: cls(checks, metrics)
+    def factory(
+        cls, checks: OperationChecks, metrics: Metrics, outages: Outages | None = None
+    ) -> Callable[[], OperationPipeline]:
+        return lambda: cls(checks, metrics, outages)
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context

@@ -38,7 +38,12 @@ from models.storage import IncomingFile, TooLarge
 from resolvers.context import Context
 from server import auth
 from server.config import Settings
-from server.errors import INTERNAL_CODE, label_request_error
+from server.errors import (
+    INTERNAL_CODE,
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_CODE,
+    label_request_error,
+)
 from server.keys import (
     BROKER,
     CATEGORY_TREE,
@@ -115,8 +120,10 @@ def negotiate(accept: str | None) -> str | None:
     return JSON if quality[JSON] > 0 else None
 
 
-def error_body(message: str, code: str) -> bytes:
-    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+def error_body(message: str, code: str, **extensions: object) -> bytes:
+    return orjson.dumps(
+        {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    )
 
 
 def _is_request_error(result: ExecutionResult) -> bool:
@@ -284,16 +291,26 @@ class HelpdeskView(GraphQLView[Context, None]):
         if len(body) > maximum:
             response_data = response_too_large(len(body), maximum)  # type: ignore[assignment]
             body = orjson.dumps(response_data)
-        if isinstance(response_data, dict) and "data" not in response_data:
+        if isinstance(response_data, dict):
             codes = {
                 (error.get("extensions") or {}).get("code")
                 for error in response_data.get("errors") or ()
                 if isinstance(error, dict)
             }
-            if INTERNAL_CODE in codes:
-                sub_response.set_status(500)
-            elif sub_response.content_type == GRAPHQL_RESPONSE:
-                sub_response.set_status(400)
+            # No data at all: the request failed as a whole. Data that is null over
+            # graphql-response+json: the status may say why (non-null data is always 200).
+            failed = "data" not in response_data or (
+                response_data.get("data") is None and sub_response.content_type == GRAPHQL_RESPONSE
+            )
+            if UNAVAILABLE_CODE in codes:
+                sub_response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                if failed:
+                    sub_response.set_status(503)
+            elif "data" not in response_data:
+                if INTERNAL_CODE in codes:
+                    sub_response.set_status(500)
+                elif sub_response.content_type == GRAPHQL_RESPONSE:
+                    sub_response.set_status(400)
         sub_response.body = body
         return sub_response
 
