@@ -74,6 +74,7 @@ from services.users import KnownUsers
 from services.validation import as_id
 from services.viewer import Viewer
 
+SOCKET_CLOSE_WAIT = 2.0  # seconds for WebSocket clients to answer the 1001 close at shutdown
 REQUEST_ID_FORMAT = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 access_log = structlog.get_logger("helpdesk.access")
@@ -311,10 +312,20 @@ def create_app(settings: Settings) -> web.Application:
         await app[FEED].close()
 
     async def close_sockets(app: web.Application) -> None:
+        """Every socket is told 1001 at once; a client slow to answer delays none of the others
+        nor the exit beyond a short wait (its connection is dropped with the process)."""
         app[SHARED].close()
-        sockets = app[SOCKETS]
-        for socket in tuple(sockets):
-            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutdown")
+        open_sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
+        sockets = tuple(open_sockets)
+        closing = [
+            asyncio.ensure_future(s.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutdown"))
+            for s in sockets
+        ]
+        if closing:
+            wait = min(SOCKET_CLOSE_WAIT, settings.shutdown_timeout)
+            _, slow = await asyncio.wait(closing, timeout=wait)
+            for task in slow:
+                task.cancel()
 
     async def purge_uploads(app: web.Application) -> AsyncIterator[None]:
         async def run() -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sys
+import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import uvloop
@@ -38,6 +41,26 @@ def schema_check() -> int:
         print(f"  FAIL {failure}")
     print("schema-check: " + ("failed" if report.failures else "ok"))
     return 1 if report.failures else 0
+
+
+SHUTDOWN_GRACE = 5.0  # beyond the requests' deadline: closing sockets, pools, the broker
+
+
+def exit_by_deadline(timeout: float) -> Callable[[web.Application], Awaitable[None]]:
+    """Shutdown is bounded: in-flight requests get `timeout` seconds (aiohttp cancels them
+    then); should closing anything else hang (a database that does not answer), the process
+    exits anyway once `timeout` plus a grace period have passed since the signal."""
+
+    async def start(_: web.Application) -> None:
+        def give_up() -> None:
+            print("helpdesk: shutdown deadline passed; exiting", file=sys.stderr, flush=True)
+            os._exit(1)
+
+        timer = threading.Timer(timeout + SHUTDOWN_GRACE, give_up)
+        timer.daemon = True
+        timer.start()
+
+    return start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             gc.set_threshold(20_000, 50, 1000)
 
         app.on_startup.append(settle)
+        app.on_shutdown.insert(0, exit_by_deadline(settings.shutdown_timeout))
         print(f"serving http://{settings.host}:{settings.port}/graphql", flush=True)
         web.run_app(
             app,
@@ -112,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             # the view's).
             keepalive_timeout=settings.read_timeout,
             lingering_time=settings.read_timeout,
+            shutdown_timeout=settings.shutdown_timeout,  # for requests in flight at SIGTERM
         )
     elif args.command == "seed-demo":
         from services.demo import seed_demo
