@@ -67,7 +67,8 @@ from server.pipeline import OperationPipeline
 from server.view import HelpdeskView, error_body
 from services import attachments, categories
 from services.attachments import Limits
-from services.errors import NotAuthenticated, unavailable_dependency
+from services.availability import unavailable_dependency
+from services.errors import NotAuthenticated
 from services.live import EventFeed
 from services.rate_limit import Rate, limiter_from_url
 from services.users import KnownUsers

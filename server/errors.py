@@ -14,7 +14,8 @@ from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from server.metrics import Metrics
-from services.errors import DomainError, ServiceUnavailable, unavailable_dependency
+from services.availability import unavailable_dependency
+from services.errors import DomainError, ServiceUnavailable
 
 log = structlog.get_logger("helpdesk.errors")
 

@@ -17,7 +17,8 @@ from prometheus_client.registry import Collector
 from strawberry.types import ExecutionContext
 
 from pubsub import Broker
-from services.errors import ServiceUnavailable, unavailable_dependency
+from services.availability import unavailable_dependency
+from services.errors import ServiceUnavailable
 
 log = structlog.get_logger("helpdesk.operations")
 

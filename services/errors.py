@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import errno
-import socket
 from dataclasses import dataclass
 from enum import StrEnum
-
-from asyncpg import exceptions as asyncpg_exceptions
-from redis import exceptions as redis_exceptions
-from tortoise import exceptions as tortoise_exceptions
 
 
 class ErrorCode(StrEnum):
@@ -88,93 +82,3 @@ class ServiceUnavailable(DomainError):
         super().__init__(f"The service is temporarily unavailable; retry in {retry_after:g} s.")
         self.dependency = dependency
         self.retry_after = retry_after
-
-
-# asyncpg's client-side errors that mean "the connection is gone", not "the query was wrong".
-_LOST_CONNECTION = (
-    "another operation is in progress",
-    "cannot switch to state",
-    "connection is closed",
-    "connection was closed",
-    "pool is closing",
-    "pool is closed",
-)
-_CONNECTION_ERRNOS = frozenset(
-    {
-        errno.ECONNREFUSED,
-        errno.ECONNRESET,
-        errno.ECONNABORTED,
-        errno.EHOSTUNREACH,
-        errno.ENETUNREACH,
-        errno.ETIMEDOUT,
-        errno.EPIPE,
-        errno.EADDRNOTAVAIL,
-    }
-)
-_DEPENDENCY_OF_MODULE = (
-    ("asyncpg", "database"),
-    ("tortoise", "database"),
-    ("aiosqlite", "database"),
-    ("redis", "broker"),
-    ("pubsub", "broker"),
-)
-
-
-def unavailable_dependency(exc: BaseException) -> str | None:
-    """Which dependency ("database", "broker") an exception says is unreachable, or None.
-
-    The one place that tells an outage (refused or lost connections, a server shutting down or
-    not yet accepting connections, connection timeouts) from a bug; the exception itself, what
-    caused it and what it was raised while handling are all looked at.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(seen) < 10:
-        seen.add(id(current))
-        if isinstance(current, ServiceUnavailable):
-            return current.dependency
-        if _is_connection_failure(current):
-            return _dependency_of(current) or _dependency_of(exc) or "database"
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _is_connection_failure(exc: BaseException) -> bool:
-    if isinstance(exc, tortoise_exceptions.DBConnectionError):
-        return True
-    if isinstance(
-        exc,
-        asyncpg_exceptions.PostgresConnectionError
-        | asyncpg_exceptions.CannotConnectNowError
-        | asyncpg_exceptions.AdminShutdownError
-        | asyncpg_exceptions.CrashShutdownError
-        | asyncpg_exceptions.TooManyConnectionsError,
-    ):
-        return True
-    if isinstance(exc, asyncpg_exceptions.InterfaceError):
-        message = str(exc)
-        return any(part in message for part in _LOST_CONNECTION)
-    if isinstance(exc, redis_exceptions.ConnectionError | redis_exceptions.TimeoutError):
-        return True
-    if isinstance(exc, ConnectionError | socket.gaierror):
-        return True
-    if isinstance(exc, TimeoutError):  # a connect or pool wait that gave up, not a slow query
-        return _dependency_of(exc) is not None
-    if isinstance(exc, OSError):
-        # asyncio joins the failures of several addresses into one errno-less OSError.
-        return exc.errno in _CONNECTION_ERRNOS or str(exc).startswith("Multiple exceptions")
-    return False
-
-
-def _dependency_of(exc: BaseException) -> str | None:
-    """The dependency whose client raised `exc`: by the exception's module, else by its frames."""
-    modules = [type(exc).__module__]
-    traceback = exc.__traceback__
-    while traceback is not None:
-        modules.append(traceback.tb_frame.f_globals.get("__name__", ""))
-        traceback = traceback.tb_next
-    for module in reversed(modules):  # the innermost frame knows best
-        for prefix, dependency in _DEPENDENCY_OF_MODULE:
-            if module == prefix or module.startswith(prefix + "."):
-                return dependency
-    return None
