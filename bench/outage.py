@@ -9,8 +9,9 @@ trees are served by this virtualenv's Python, one after the other, in the same r
    retry as fast as they are answered (half signed in, half anonymous reading the FAQ). Per
    failed request: server CPU (utime + stime of the process) and bytes of log (INFO, as
    deployed), and what the clients were told (status, code).
-2. Shutdown: seconds from SIGTERM to exit with one open subscription, for a database that
-   answers (SQLite) and one that does not.
+2. Shutdown: seconds from SIGTERM to exit with one open WebSocket, for a database that answers
+   (SQLite) and one that does not; then with a client that stopped reading its socket and a
+   request whose body never ends (HELPDESK_SHUTDOWN_TIMEOUT at its default).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def migrate(tree: Path, env: dict[str, str]) -> None:
     subprocess.run(command, env=env, cwd=tree, check=True, capture_output=True)
 
 
-async def shutdown(tree: Path, database_url: str | None) -> float:
+async def shutdown(tree: Path, database_url: str | None, stalled: bool = False) -> float:
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         url = database_url or f"sqlite://{folder}/helpdesk.sqlite3"
@@ -145,6 +146,16 @@ async def shutdown(tree: Path, database_url: str | None) -> float:
                 ws = await session.ws_connect(f"{base}/graphql", protocols=["graphql-transport-ws"])
                 await ws.send_json({"type": "connection_init", "payload": {}})
                 await ws.receive(timeout=10)
+                if stalled:  # a client that stopped reading, and a body that never ends
+                    quiet = await session.ws_connect(
+                        f"{base}/graphql", protocols=["graphql-transport-ws"], autoclose=False
+                    )
+                    await quiet.send_json({"type": "connection_init", "payload": {}})
+                    _, trickle = await asyncio.open_connection("127.0.0.1", port)
+                    trickle.write(
+                        b"POST /graphql HTTP/1.1\r\nHost: x\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: 99\r\n\r\n{"
+                    )
                 await asyncio.sleep(0.3)
                 started = time.monotonic()
                 server.send_signal(signal.SIGTERM)
@@ -163,7 +174,11 @@ async def run(trees: dict[str, Path], clients: int, seconds: float) -> str:
     outages = {name: await outage(tree, clients, seconds) for name, tree in trees.items()}
     dead = f"postgres://postgres@127.0.0.1:{free_port()}/nothing"
     stops = {
-        name: (await shutdown(tree, None), await shutdown(tree, dead))
+        name: (
+            await shutdown(tree, None),
+            await shutdown(tree, dead),
+            await shutdown(tree, None, stalled=True),
+        )
         for name, tree in trees.items()
     }
     names = list(trees)
@@ -206,9 +221,9 @@ async def run(trees: dict[str, Path], clients: int, seconds: float) -> str:
         rows,
     )
     report += "\n" + table(
-        "SIGTERM to exit, one open subscription",
-        ["tree", "database up (SQLite)", "database unreachable"],
-        [[n, f"{stops[n][0]:.2f} s", f"{stops[n][1]:.2f} s"] for n in names],
+        "SIGTERM to exit, one open WebSocket",
+        ["tree", "database up (SQLite)", "database unreachable", "+ a stalled client and body"],
+        [[n, *(f"{t:.2f} s" for t in stops[n])] for n in names],
     )
     return f"{machine()}\n\n{report}"
 
