@@ -233,6 +233,16 @@ async def test_an_outage_in_the_middle_is_unavailable_then_recovers(backend: Bac
                 assert "Retry-After" in response.headers
                 codes |= {e["extensions"]["code"] for e in (await response.json())["errors"]}
             assert codes == {"SERVICE_UNAVAILABLE"}
+            variables = {"input": {"categorySlug": "app-help", "question": "Q"}}
+            response = await client.post(
+                "/graphql",
+                json={"query": CREATE, "variables": variables},
+                headers={**bearer("bob"), "Accept": GRAPHQL_RESPONSE},
+            )
+            body = await response.json()
+            assert response.status == 503, body
+            assert not (body.get("data") or {}).get("createTicket")  # no payload that looks final
+            assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
             text = await (await client.get("/metrics")).text()
             assert dependency_up(text, "database") == 0
 
