@@ -52,10 +52,12 @@ from resolvers.context import Context
 from schema.metadata import viewer_dependent_field_names
 from server.delivery import whole_results
 from server.limits import QueryLimits, within_response_limit
+from services.availability import unavailable_dependency
 from services.errors import NotAuthenticated
 
 MAX_BACKLOG = 256  # messages waiting for one slow socket before it is disconnected
 INCREMENTAL_REFUSED = "Incremental delivery is not supported over graphql-transport-ws"
+UNAVAILABLE_REASON = "Service temporarily unavailable; retry"
 
 
 class _FieldNames(Visitor):
@@ -380,7 +382,15 @@ class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.members: dict[str, tuple[_Group, _Member]] = {}
 
     async def handle_connection_init(self, message: Any) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except Exception as error:
+            if unavailable_dependency(error) is None:
+                raise
+            # Signing in reads the user: during an outage the client is told to come back
+            # (1013, Try Again Later) rather than losing the connection without a word.
+            await self.websocket.close(code=1013, reason=UNAVAILABLE_REASON)
+            return
         if self.connection_acknowledged:
             self.connection_init_timeout_task = None  # cancelled: no need to keep it around
 

@@ -107,6 +107,15 @@ async def test_a_signed_in_request_during_an_outage_is_a_json_503(
         assert error["extensions"]["requestId"] == response.headers["X-Request-Id"]
 
 
+async def test_a_socket_signing_in_during_an_outage_is_told_to_retry(
+    unreachable: TestClient,
+) -> None:
+    token = auth.encode(sub="ann", role="customer", name="Ann", secret=TEST_SECRET)
+    socket = await connect(unreachable, {"token": token}, ack=False)
+    closed = await socket.receive()
+    assert closed == {"type": "closed", "code": 1013}  # Try Again Later
+
+
 async def test_a_mutation_during_an_outage_is_a_top_level_retryable_error(
     unreachable: TestClient,
 ) -> None:
