@@ -48,8 +48,8 @@ from tests.fixtures import CREATE
 from tests.ws import Socket, connect
 
 # What a client sees when a request fails for want of the database or the broker: a top-level
-# error with this code. The one place to change once outages are reported as SERVICE_UNAVAILABLE.
-OUTAGE_ERROR_CODE = "INTERNAL_SERVER_ERROR"
+# error with this code, retryable.
+OUTAGE_ERROR_CODE = "SERVICE_UNAVAILABLE"
 OUTAGE_STATUSES = frozenset({200, 503})
 
 WRITERS = int(os.environ.get("HELPDESK_CHAOS_WRITERS", "10"))
