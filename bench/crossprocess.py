@@ -121,7 +121,7 @@ async def _writer(args: argparse.Namespace) -> None:
     from models import Role, TicketStatus, db
     from pubsub import broker_from_url
     from services import ticket_work
-    from services.tickets import create_ticket
+    from services.ticket_changes import create_ticket
     from services.users import KnownUsers
 
     broker = RecordingBroker(broker_from_url(args.broker_url))

@@ -1,10 +1,10 @@
 """How the ticket history behaves as it grows: latency of typical queries at several sizes.
 
 For each size: a fresh PostgreSQL database of its own (dropped afterwards unless --keep),
-`migrate`, `seed_demo`, VACUUM ANALYZE, then every query through `services.tickets.list_tickets`
-(the resolvers' path, without HTTP) as an agent and as the customer with the most tickets, a few
-warm-up runs and then --repeat timed runs. "page" is one page of 20; "+ counts" also computes
-`totalCount`/`countsByStatus` as the history screen does.
+`migrate`, `seed_demo`, VACUUM ANALYZE, then every query through
+`services.ticket_reads.list_tickets` (the resolvers' path, without HTTP) as an agent and as the
+customer with the most tickets, a few warm-up runs and then --repeat timed runs. "page" is one
+page of 20; "+ counts" also computes `totalCount`/`countsByStatus` as the history screen does.
 
     .venv/bin/python -m bench.history --sizes 10000,1000000
 """
@@ -28,7 +28,7 @@ from tortoise import Tortoise
 from models import Role, TicketStatus, db
 from services.demo import agent_id, seed_demo
 from services.pagination import PageArgs, encode_cursor
-from services.tickets import TicketFilter, list_tickets
+from services.ticket_reads import TicketFilter, list_tickets
 from services.viewer import Viewer
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/postgres"

@@ -234,6 +234,8 @@ class MutationReceipt(Model):
     user_id: str
     operation = fields.CharField(max_length=64)
     client_mutation_id = fields.CharField(max_length=128)
+    # SHA-256 of the request first sent with the key (null for receipts older than the column).
+    fingerprint = fields.CharField(max_length=64, null=True)
     ticket_id = fields.BigIntField(null=True)
     message_id = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

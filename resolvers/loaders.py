@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 from resolvers import mappers
 from schema import sizes, types
 from schema.enums import TicketStatus
-from services import attachments, categories, policy, tickets, users
+from services import attachments, categories, policy, ticket_reads, users
 from services.viewer import Viewer, require_viewer
 
 if TYPE_CHECKING:
@@ -58,25 +58,25 @@ class _Batches:
         return [mappers.user(found[i]) for i in ids]
 
     async def load_tickets(self, ids: Sequence[int]) -> list[types.Ticket | None]:
-        found = await tickets.get_tickets(viewer=self.viewer, ids=ids)
+        found = await ticket_reads.get_tickets(viewer=self.viewer, ids=ids)
         return [mappers.ticket(found[i]) if i in found else None for i in ids]
 
     async def load_messages(self, keys: Sequence[Sized]) -> list[list[types.Message]]:
-        found = await tickets.messages_of(
+        found = await ticket_reads.messages_of(
             viewer=self.viewer, ticket_ids=_ids(keys), limit=_most(keys)
         )
         return [[mappers.message(m) for m in found[i][:n]] for i, n in keys]
 
     async def load_last_messages(self, ticket_ids: Sequence[int]) -> list[types.Message | None]:
-        found = await tickets.last_messages(viewer=self.viewer, ticket_ids=ticket_ids)
+        found = await ticket_reads.last_messages(viewer=self.viewer, ticket_ids=ticket_ids)
         return [mappers.message(found[i]) if i in found else None for i in ticket_ids]
 
     async def load_message(self, ids: Sequence[int]) -> list[types.Message | None]:
-        found = await tickets.get_messages(viewer=self.viewer, ids=ids)
+        found = await ticket_reads.get_messages(viewer=self.viewer, ids=ids)
         return [mappers.message(found[i]) if i in found else None for i in ids]
 
     async def load_events(self, keys: Sequence[Sized]) -> list[list[types.TicketEvent]]:
-        found = await tickets.events_of(
+        found = await ticket_reads.events_of(
             viewer=self.viewer, ticket_ids=_ids(keys), limit=_most(keys)
         )
         return [[mappers.event(e) for e in found[i][:n]] for i, n in keys]
@@ -84,11 +84,11 @@ class _Batches:
     async def load_pending_requests(
         self, ticket_ids: Sequence[int]
     ) -> list[types.RecategorizationRequest | None]:
-        found = await tickets.pending_requests(viewer=self.viewer, ticket_ids=ticket_ids)
+        found = await ticket_reads.pending_requests(viewer=self.viewer, ticket_ids=ticket_ids)
         return [mappers.request(found[i]) if i in found else None for i in ticket_ids]
 
     async def load_requests(self, ids: Sequence[int]) -> list[types.RecategorizationRequest | None]:
-        found = await tickets.get_requests(viewer=self.viewer, ids=ids)
+        found = await ticket_reads.get_requests(viewer=self.viewer, ids=ids)
         return [mappers.request(found[i]) if i in found else None for i in ids]
 
     async def load_ticket_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:

@@ -41,7 +41,7 @@ from schema.payloads import (
     UploadAttachmentPayload,
 )
 from schema.types import UserError
-from services import attachments, rate_limit, ticket_work, tickets
+from services import attachments, rate_limit, ticket_changes, ticket_work
 from services.errors import ErrorCode, UserInputError
 from services.viewer import require_viewer
 
@@ -137,7 +137,7 @@ class Mutation:
         require_viewer(ctx.viewer)
         follow_up = input.follow_up_of
         follow_up_id = None if follow_up is None else _id_or_not_found(follow_up, "followUpOf")
-        ticket = await tickets.create_ticket(
+        ticket = await ticket_changes.create_ticket(
             viewer=ctx.viewer,
             broker=ctx.broker,
             category_slug=input.category_slug,
@@ -164,7 +164,7 @@ class Mutation:
     ) -> ReplyToTicketPayload:
         ctx = info.context
         require_viewer(ctx.viewer)
-        reply = await tickets.reply_to_ticket(
+        reply = await ticket_changes.reply_to_ticket(
             viewer=ctx.viewer,
             broker=ctx.broker,
             ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),

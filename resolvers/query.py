@@ -25,7 +25,7 @@ from schema.types import (
     TicketStats,
     User,
 )
-from services import faq, stats, tickets
+from services import faq, stats, ticket_reads
 from services.pagination import Page, PageArgs
 from services.viewer import require_viewer
 
@@ -97,7 +97,7 @@ class Query:
         parsed = None if ticket_id is None else mappers.parse_id(ticket_id)
         if ticket_id is not None and parsed is None:
             parsed = 0  # names no ticket: an empty log, like a ticket the viewer cannot see
-        page = await tickets.list_events(
+        page = await ticket_reads.list_events(
             viewer=info.context.viewer, ticket_id=parsed, after=after, first=first
         )
         edges = [TicketEventEdge(cursor=c, node=mappers.event(e)) for c, e in page.items]
@@ -113,7 +113,7 @@ class Query:
         require_viewer(info.context.viewer)
         if ticket_id is None:
             return None
-        found = await tickets.get_ticket(viewer=info.context.viewer, ticket_id=ticket_id)
+        found = await ticket_reads.get_ticket(viewer=info.context.viewer, ticket_id=ticket_id)
         return mappers.ticket(found) if found else None
 
     @strawberry.field(
@@ -155,9 +155,9 @@ class Query:
     ) -> TicketConnection:
         f = filter or TicketFilter()
         order = order_by or TicketOrder()
-        result = await tickets.list_tickets(
+        result = await ticket_reads.list_tickets(
             viewer=info.context.viewer,
-            filter=tickets.TicketFilter(
+            filter=ticket_reads.TicketFilter(
                 statuses=f.status,
                 category_slug=f.category_slug,
                 urgent=f.urgent,

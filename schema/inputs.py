@@ -11,7 +11,10 @@ from strawberry.file_uploads import Upload
 from schema.enums import OrderDirection, TicketOrderField, TicketStatus
 
 _VERSION = "Refuse with VERSION_CONFLICT if the ticket changed since."
-_IDEMPOTENCY = "Idempotency key: repeating it returns the first result."
+_IDEMPOTENCY = (
+    "Idempotency key, per user: the same request again returns the first result; "
+    "another request with the same key is refused (VALIDATION)."
+)
 _UPLOADS = "Your uploads (uploadAttachment) to attach; the server sets how many per message."
 
 

@@ -26,6 +26,7 @@ from tortoise.transactions import in_transaction
 from models import Attachment, AttachmentState
 from models.rows import first_of_each
 from models.storage import IncomingFile, Storage
+from services import visibility
 from services.errors import ErrorCode, UserInputError
 from services.viewer import Viewer, require_viewer
 
@@ -243,20 +244,8 @@ async def purge_expired(*, storage: Storage, now: datetime | None = None) -> int
 async def get_visible(*, viewer: Viewer | None, attachment_id: int) -> Attachment | None:
     """The attachment if the viewer may download it: the uploader while unattached, then
     whoever sees the ticket (internal notes' files: staff only)."""
-    from services.tickets import visible_messages, visible_tickets
-
     viewer = require_viewer(viewer)
-    attachment = await Attachment.get_or_none(id=attachment_id)
-    if attachment is None:
-        return None
-    if attachment.ticket_id is None:
-        return attachment if attachment.uploader_id == viewer.id else None
-    if not await visible_tickets(viewer).filter(id=attachment.ticket_id).exists():
-        return None
-    message_id = attachment.message_id
-    if message_id is not None and not await visible_messages(viewer).filter(id=message_id).exists():
-        return None
-    return attachment
+    return await visibility.attachments(viewer).get_or_none(id=attachment_id)
 
 
 async def of_tickets(*, ticket_ids: Sequence[int], limit: int) -> dict[int, list[Attachment]]:

@@ -25,7 +25,7 @@ from tortoise.transactions import in_transaction
 
 from models import Category, Counter, Role, Ticket, TicketStatus, User
 from services.events import EVENT_ORDER_LOCK
-from services.tickets import TICKET_NUMBER
+from services.ticket_changes import TICKET_NUMBER
 from services.validation import search_key
 
 BATCH = 5_000

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from models import EventKind, Ticket, TicketEvent
 from models.rows import fetch
 from pubsub import Broker
+from services import visibility
 from services.availability import dependency_unavailable
 from services.errors import ErrorCode, NotAuthenticated, UserInputError
 from services.events import EVENTS_CHANNEL
 from services.stats import TicketStats, ticket_stats
-from services.tickets import visible_tickets
 from services.viewer import Viewer
 
 log = logging.getLogger("helpdesk.live")
@@ -114,9 +114,7 @@ class _Subscriber:
             return False
         if self.kinds is not None and event.kind not in self.kinds:
             return False
-        if self.viewer.is_staff:
-            return True
-        return owner_id == self.viewer.id and not event.internal
+        return visibility.may_see_event(self.viewer, event, owner_id)
 
     def offer(self, event: TicketEvent) -> None:
         if self.overflowed:
@@ -152,7 +150,7 @@ class EventFeed:
     def _bucket(self, subscriber: _Subscriber) -> set[_Subscriber]:
         if subscriber.ticket_id is not None:
             return self._by_ticket.setdefault(subscriber.ticket_id, set())
-        if subscriber.viewer.is_staff:
+        if visibility.sees_every_ticket(subscriber.viewer):
             return self._all_tickets
         return self._by_owner.setdefault(subscriber.viewer.id, set())
 
@@ -274,7 +272,7 @@ class EventFeed:
         """Events the viewer may see, in order: first those after `after` from the log, then
         live ones, with no gap and no duplicate. Ends with NotAuthenticated when the token
         expires."""
-        visible = visible_tickets(viewer)
+        visible = visibility.tickets(viewer)
         if ticket_id is not None and not await visible.filter(id=ticket_id).exists():
             raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
         subscriber = _Subscriber(viewer, ticket_id, kinds)
@@ -364,10 +362,7 @@ async def _next(subscriber: _Subscriber, expires_at: float | None) -> TicketEven
 
 async def _replay(subscriber: _Subscriber, after: int) -> AsyncGenerator[TicketEvent, None]:
     """Events after the cursor from the log, as the subscriber may see them."""
-    query = TicketEvent.all()
-    viewer = subscriber.viewer
-    if not viewer.is_staff:
-        query = query.filter(ticket__owner_id=viewer.id, internal=False)
+    query = visibility.events(subscriber.viewer)
     if subscriber.ticket_id is not None:
         query = query.filter(ticket_id=subscriber.ticket_id)
     if subscriber.kinds is not None:

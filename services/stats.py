@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from tortoise.functions import Count
 
 from models import FINAL_STATUSES, TicketStatus
-from services.tickets import visible_tickets
+from services import visibility
 from services.viewer import Viewer, require_viewer
 
 
@@ -24,7 +24,7 @@ class TicketStats:
 async def ticket_stats(*, viewer: Viewer | None) -> TicketStats:
     """Counts by status; open work (not final) by category and urgent; the oldest OPEN ticket."""
     viewer = require_viewer(viewer)
-    tickets = visible_tickets(viewer)
+    tickets = visibility.tickets(viewer)
     active = tickets.filter(status__not_in=list(FINAL_STATUSES))
     by_status = await tickets.group_by("status").annotate(n=Count("id")).values("status", "n")
     by_category = await (

@@ -1,10 +1,11 @@
 """Working a ticket: take, change status, assign, urgency, recategorize, recommend a solution.
 
-Every use case runs the same way (`_change_ticket`): read the ticket as the viewer may see it,
-decide with `services.policy`, then in one transaction apply a conditional UPDATE (`WHERE version =
-the version read`) and write the events; publish after commit. When the row changed meanwhile the
-decision is taken again on the fresh row (or VERSION_CONFLICT is returned when the client pinned
-`expectedVersion`): two agents taking one ticket at once never both win.
+Every change of a ticket (these, and replies in `services.ticket_changes`) runs the same way
+(`change_ticket`): read the ticket as the viewer may see it, decide with `services.policy`, then
+in one transaction apply a conditional UPDATE (`WHERE version = the version read`) and write the
+events; publish after commit. When the row changed meanwhile the decision is taken again on the
+fresh row (or VERSION_CONFLICT is returned when the client pinned `expectedVersion`): two agents
+taking one ticket at once never both win, and every change bumps the version exactly once.
 """
 
 from __future__ import annotations
@@ -29,15 +30,16 @@ from models import (
     User,
 )
 from pubsub import Broker
-from services import events, policy
+from services import events, policy, visibility
 from services.categories import resolve_leaf
 from services.errors import ErrorCode, FieldError, UserInputError
-from services.tickets import visible_tickets
 from services.validation import as_user_id, clean_text
 from services.viewer import Viewer, require_viewer
 
 REASON_MAX = 2_000
-ATTEMPTS = 3
+# Tries of an unpinned change whose row keeps changing meanwhile. Each lost try means another
+# change committed, so a busy ticket (many replies at once) still moves on.
+ATTEMPTS = 50
 
 Recorder = Callable[[Ticket, datetime], Awaitable[list[TicketEvent]]]
 
@@ -66,7 +68,7 @@ def _not_found(field_name: str = "ticketId") -> UserInputError:
     return UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", field_name)
 
 
-async def _change_ticket(
+async def change_ticket(
     *,
     viewer: Viewer,
     broker: Broker,
@@ -74,8 +76,9 @@ async def _change_ticket(
     expected_version: int | None,
     plan: Callable[[Ticket], Awaitable[Change | None]],
 ) -> Ticket:
+    """Apply the change `plan` decides on the ticket as read, if the row is still that version."""
     for _ in range(ATTEMPTS):
-        ticket = await visible_tickets(viewer).get_or_none(id=ticket_id)
+        ticket = await visibility.tickets(viewer).get_or_none(id=ticket_id)
         if ticket is None:
             raise _not_found()
         if expected_version is not None and ticket.version != expected_version:
@@ -230,7 +233,7 @@ async def change_ticket_status(
 
         return Change(fields, record)
 
-    return await _change_ticket(
+    return await change_ticket(
         viewer=actor,
         broker=broker,
         ticket_id=ticket_id,
@@ -281,7 +284,7 @@ async def assign_ticket(
 
         return Change(fields, record)
 
-    return await _change_ticket(
+    return await change_ticket(
         viewer=actor,
         broker=broker,
         ticket_id=ticket_id,
@@ -319,7 +322,7 @@ async def set_ticket_urgent(
 
         return Change({"urgent": urgent}, record)
 
-    return await _change_ticket(
+    return await change_ticket(
         viewer=actor,
         broker=broker,
         ticket_id=ticket_id,
@@ -412,7 +415,7 @@ async def recategorize_ticket(
             )
         ]
 
-    ticket = await _change_ticket(
+    ticket = await change_ticket(
         viewer=actor,
         broker=broker,
         ticket_id=ticket_id,
@@ -444,7 +447,7 @@ async def decide_recategorization(
     if errors:
         raise UserInputError.many(errors)
     request = await RecategorizationRequest.get_or_none(id=request_id)
-    if request is None or not await visible_tickets(actor).filter(id=request.ticket_id).exists():
+    if request is None or not await visibility.tickets(actor).filter(id=request.ticket_id).exists():
         raise UserInputError(
             ErrorCode.NOT_FOUND, "Recategorization request not found.", "requestId"
         )
@@ -487,7 +490,7 @@ async def decide_recategorization(
         return Change(fields, record)
 
     decided_requests: list[RecategorizationRequest] = []
-    ticket = await _change_ticket(
+    ticket = await change_ticket(
         viewer=actor, broker=broker, ticket_id=request.ticket_id, expected_version=None, plan=plan
     )
     return ticket, decided_requests[-1]
@@ -536,7 +539,7 @@ async def mark_recommended_solution(
 
         return Change({"solution_message_id": message_id}, record)
 
-    return await _change_ticket(
+    return await change_ticket(
         viewer=actor,
         broker=broker,
         ticket_id=ticket_id,

@@ -1,4 +1,4 @@
-"""Who is asking, and the visibility rule every read and write goes through."""
+"""Who is asking (what they may see is `services.visibility`)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,3 @@ def require_viewer(viewer: Viewer | None) -> Viewer:
     if viewer is None:
         raise NotAuthenticated()
     return viewer
-
-
-def can_see_ticket(viewer: Viewer, owner_id: str) -> bool:
-    """Customers see only their own tickets; staff see all."""
-    return viewer.is_staff or owner_id == viewer.id

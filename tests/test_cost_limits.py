@@ -238,15 +238,17 @@ async def test_plain_lists_never_answer_more_than_their_declared_maximum(api: Ap
 
 async def test_the_service_reads_at_most_the_limit_of_each_ticket(api: Api) -> None:
     from models import Role
-    from services import tickets
+    from services import ticket_reads
     from services.viewer import Viewer
 
     first = await ticket_with_events(api, 4)
     second = await ticket_with_events(api, 1)
     viewer = Viewer(id="ann", name="Ann", role=Role.CUSTOMER)
-    events = await tickets.events_of(viewer=viewer, ticket_ids=[int(first), int(second)], limit=3)
+    events = await ticket_reads.events_of(
+        viewer=viewer, ticket_ids=[int(first), int(second)], limit=3
+    )
     assert [len(events[int(first)]), len(events[int(second)])] == [3, 2]
-    messages = await tickets.messages_of(viewer=viewer, ticket_ids=[int(first)], limit=2)
+    messages = await ticket_reads.messages_of(viewer=viewer, ticket_ids=[int(first)], limit=2)
     assert len(messages[int(first)]) == 2
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services import live, tickets
+from services import live, ticket_reads
 from tests.conftest import Api
 from tests.fixtures import create_ticket
 from tests.ws import connect
@@ -21,7 +21,7 @@ ALONE = "subscription($after: String) { ticketEvents(after: $after) { id kind ti
 def database_away(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     """Reading tickets fails as during an outage, `failures` times, then works again."""
     state = {"failures": 0, "failed": 0}
-    get_tickets = tickets.get_tickets
+    get_tickets = ticket_reads.get_tickets
 
     async def flaky(**kwargs: Any) -> Any:
         if state["failed"] < state["failures"]:
@@ -29,7 +29,7 @@ def database_away(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
             raise ConnectionRefusedError(111, "Connect call failed")
         return await get_tickets(**kwargs)
 
-    monkeypatch.setattr(tickets, "get_tickets", flaky)
+    monkeypatch.setattr(ticket_reads, "get_tickets", flaky)
     yield state
 
 
