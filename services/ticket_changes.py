@@ -1,4 +1,4 @@
-"""The customer's side of the conversation: open a ticket and reply to one.
+"""The conversation's changes: open a ticket, and reply to one (customers and agents alike).
 
 Both are idempotent with a `clientMutationId` (`services.idempotency`). A reply is a change of the
 ticket like any other (`services.ticket_work.change_ticket`): an optimistic version check, one
