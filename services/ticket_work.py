@@ -4,8 +4,8 @@ Every change of a ticket (these, and replies in `services.ticket_changes`) runs 
 (`change_ticket`): read the ticket as the viewer may see it, decide with `services.policy`, then
 in one transaction apply a conditional UPDATE (`WHERE version = the version read`) and write the
 events; publish after commit. When the row changed meanwhile the decision is taken again on the
-fresh row (or VERSION_CONFLICT is returned when the client pinned `expectedVersion`): two agents
-taking one ticket at once never both win, and every change bumps the version exactly once.
+fresh row, read locked (or VERSION_CONFLICT is returned when the client pinned `expectedVersion`):
+two agents taking one ticket at once never both win, and every change bumps the version once.
 """
 
 from __future__ import annotations
@@ -37,9 +37,7 @@ from services.validation import as_user_id, clean_text
 from services.viewer import Viewer, require_viewer
 
 REASON_MAX = 2_000
-# Tries of an unpinned change whose row keeps changing meanwhile. Each lost try means another
-# change committed, so a busy ticket (many replies at once) still moves on.
-ATTEMPTS = 50
+ATTEMPTS = 3
 
 Recorder = Callable[[Ticket, datetime], Awaitable[list[TicketEvent]]]
 
@@ -68,6 +66,23 @@ def _not_found(field_name: str = "ticketId") -> UserInputError:
     return UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", field_name)
 
 
+async def _decide(
+    viewer: Viewer,
+    ticket_id: int,
+    expected_version: int | None,
+    plan: Callable[[Ticket], Awaitable[Change | None]],
+    *,
+    lock: bool,
+) -> tuple[Ticket, Change | None]:
+    query = visibility.tickets(viewer)
+    ticket = await (query.select_for_update() if lock else query).get_or_none(id=ticket_id)
+    if ticket is None:
+        raise _not_found()
+    if expected_version is not None and ticket.version != expected_version:
+        raise _version_conflict(ticket)
+    return ticket, await plan(ticket)
+
+
 async def change_ticket(
     *,
     viewer: Viewer,
@@ -76,20 +91,22 @@ async def change_ticket(
     expected_version: int | None,
     plan: Callable[[Ticket], Awaitable[Change | None]],
 ) -> Ticket:
-    """Apply the change `plan` decides on the ticket as read, if the row is still that version."""
-    for _ in range(ATTEMPTS):
-        ticket = await visibility.tickets(viewer).get_or_none(id=ticket_id)
-        if ticket is None:
-            raise _not_found()
-        if expected_version is not None and ticket.version != expected_version:
-            raise _version_conflict(ticket)
-        change = await plan(ticket)
-        if change is None:
-            return ticket  # nothing to change: no version, no event
-        now = datetime.now(UTC)
-        values = {**change.fields, "version": ticket.version + 1, "updated_at": now}
+    """Apply the change `plan` decides on the ticket as read, if the row is still that version.
+
+    The first try reads without a lock. When the row changed meanwhile, the next try reads it
+    locked and decides again, so on a busy ticket (many replies at once) a change loses at most
+    one try instead of one per competing change.
+    """
+    for attempt in range(ATTEMPTS):
         try:
             async with in_transaction():
+                ticket, change = await _decide(
+                    viewer, ticket_id, expected_version, plan, lock=attempt > 0
+                )
+                if change is None:
+                    return ticket  # nothing to change: no version, no event
+                now = datetime.now(UTC)
+                values = {**change.fields, "version": ticket.version + 1, "updated_at": now}
                 updated = await Ticket.filter(id=ticket.id, version=ticket.version).update(**values)
                 if not updated:
                     raise _Conflict
@@ -97,8 +114,7 @@ async def change_ticket(
                 written = await change.record(ticket, now) if change.record else []
         except _Conflict:
             if expected_version is not None:
-                fresh = await Ticket.get(id=ticket.id)
-                raise _version_conflict(fresh) from None
+                raise _version_conflict(await Ticket.get(id=ticket_id)) from None
             continue
         await events.publish(broker, ticket, written)
         return ticket
