@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -170,14 +172,29 @@ def connections_in_use() -> int:
     return int(pool.get_size() - pool.get_idle_size())
 
 
+# True inside the process's own background work (the event feed, probes, sweeps): what it sends
+# belongs to no request, so a statement count of a request leaves it out.
+BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar("background", default=False)
+
+
+def background_task(coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    """A task of the process's own, apart from any request."""
+    context = contextvars.copy_context()
+    context.run(BACKGROUND.set, True)
+    return asyncio.get_running_loop().create_task(coroutine, name=name, context=context)
+
+
 class StatementLog(logging.Handler):
-    """Every SQL statement Tortoise sends, apart from opening and closing connections."""
+    """Every SQL statement a request sends, apart from opening and closing connections and the
+    process's background work."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.statements: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if BACKGROUND.get():
+            return
         message = record.getMessage()
         if not message.startswith(("Created connection", "Closed connection")):
             self.statements.append(message)

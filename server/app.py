@@ -337,7 +337,7 @@ def create_app(settings: Settings) -> web.Application:
                     access_log.exception("purging expired uploads failed")
                 await asyncio.sleep(600)
 
-        task = asyncio.create_task(run(), name="purge-uploads")
+        task = db.background_task(run(), name="purge-uploads")
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -13,6 +13,7 @@ import structlog
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
+from models.db import background_task
 from server.metrics import Metrics
 from services.availability import unavailable_dependency
 from services.errors import DomainError, ServiceUnavailable
@@ -94,7 +95,7 @@ class Outages:
         if probe is None or (running is not None and not running.done()):
             return
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:
             return
 
@@ -107,7 +108,7 @@ class Outages:
                 if up:
                     self.observed(dependency, True)
 
-        self.tasks[dependency] = loop.create_task(until_up(), name=f"probe-{dependency}")
+        self.tasks[dependency] = background_task(until_up(), name=f"probe-{dependency}")
 
     async def close(self) -> None:
         for task in self.tasks.values():

@@ -24,6 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from models import EventKind, Ticket, TicketEvent
+from models.db import background_task
 from models.rows import fetch
 from pubsub import Broker
 from services import visibility
@@ -177,8 +178,8 @@ class EventFeed:
 
     async def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._listen(), name="event-feed-listen"),
-            asyncio.create_task(self._deliver(), name="event-feed-deliver"),
+            background_task(self._listen(), name="event-feed-listen"),
+            background_task(self._deliver(), name="event-feed-deliver"),
         ]
 
     async def close(self) -> None:
