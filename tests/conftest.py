@@ -7,6 +7,8 @@ is an error, not a skip. Each run creates its own database and drops it afterwar
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import shutil
@@ -193,7 +195,23 @@ async def serve(backend: Backend, **overrides: Any) -> AsyncIterator[TestClient]
         await _empty_tables()
         yield client
     finally:
-        await client.close()
+        await _close(client)
+
+
+CLOSE_SECONDS = 60
+
+
+async def _close(client: TestClient) -> None:
+    """Stop the app; a shutdown that hangs fails with every pending task's stack, not a bare
+    timeout."""
+    closing = asyncio.ensure_future(client.close())
+    done, _ = await asyncio.wait([closing], timeout=CLOSE_SECONDS)
+    if not done:
+        stacks = io.StringIO()
+        for task in asyncio.all_tasks():
+            task.print_stack(file=stacks)
+        pytest.fail(f"the app did not shut down within {CLOSE_SECONDS} s:\n{stacks.getvalue()}")
+    closing.result()
 
 
 @pytest.fixture
