@@ -9,7 +9,7 @@ anything more than filters, ordering and a limit is awaited as usual.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -91,12 +91,7 @@ async def fetch(query: QuerySet[M]) -> list[M]:
     query._make_query()
     sql, values = query.query.get_parameterized_sql()
     _, rows = await query._db.execute_query(sql, values)
-    model = query.model
-    key = (model, get_use_tz(), get_timezone())
-    build = _builders.get(key)
-    if build is None:
-        build = _builders[key] = _builder(model)
-    return [build(row) for row in rows]
+    return _build_all(query.model, rows)
 
 
 async def first_of_each(query: QuerySet[M], *, group: str, limit: int) -> list[M]:
@@ -110,7 +105,11 @@ async def first_of_each(query: QuerySet[M], *, group: str, limit: int) -> list[M
     inner, values = ranked.query.get_parameterized_sql()
     sql = f'SELECT * FROM ({inner}) "ranked" WHERE "_rank" <= {int(limit)} ORDER BY "id"'
     _, rows = await ranked._db.execute_query(sql, values)
-    model = query.model
+    return _build_all(query.model, rows)
+
+
+def _build_all(model: type[M], rows: Sequence[Any]) -> list[M]:
+    """Instances from raw rows, with the builder of this model and time zone settings."""
     key = (model, get_use_tz(), get_timezone())
     build = _builders.get(key)
     if build is None:
