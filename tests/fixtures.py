@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from tests.conftest import Api
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
 
 TICKET_FIELDS = """
   id number summary question urgent status rejectionReason version

@@ -44,7 +44,7 @@ from server.app import create_app
 from server.config import Settings
 from server.keys import SETTINGS
 from tests.conftest import IN_CI, TEST_SECRET, Api
-from tests.fixtures import CREATE
+from tests.fixtures import CREATE, free_port
 from tests.ws import Socket, connect
 
 # What a client sees when a request fails for want of the database or the broker: a top-level
@@ -67,12 +67,6 @@ def _missing(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"chaos tests need {reason}")
     pytest.skip(f"chaos tests skipped: {reason}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -125,7 +119,7 @@ def cluster() -> Iterator[Cluster]:
         if shutil.which("runuser") is None:
             _missing("runuser, to run PostgreSQL as the postgres user")
         owner = ["runuser", "-u", "postgres", "--"]
-    cluster = Cluster(Path(found[-1]).parent, _owned_tmpdir(owner), _free_port(), owner)
+    cluster = Cluster(Path(found[-1]).parent, _owned_tmpdir(owner), free_port(), owner)
     cluster.initdb()
     cluster.start()
     try:
@@ -173,7 +167,7 @@ class Redis:
 def redis_server() -> Iterator[Redis]:
     if shutil.which("redis-server") is None:
         _missing("redis-server")
-    redis = Redis(Path(tempfile.mkdtemp(prefix="helpdesk-chaos-redis-")), _free_port())
+    redis = Redis(Path(tempfile.mkdtemp(prefix="helpdesk-chaos-redis-")), free_port())
     redis.start()
     try:
         yield redis

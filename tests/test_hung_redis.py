@@ -25,7 +25,7 @@ import pytest
 
 from models import db
 from tests.conftest import IN_CI, Api, Backend, serve
-from tests.fixtures import create_ticket
+from tests.fixtures import create_ticket, free_port
 from tests.ws import connect
 
 BOUND = 3.0  # seconds; a write that waits on Redis took 10
@@ -41,12 +41,6 @@ class RedisProcess:
 
     def resume(self) -> None:
         os.kill(self.pid, signal.SIGCONT)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers_ping(port: int) -> bool:
@@ -65,7 +59,7 @@ def own_redis(tmp_path: Any) -> Iterator[RedisProcess]:
         if IN_CI:
             pytest.fail("redis-server is needed for the hung-Redis tests")
         pytest.skip("redis-server not installed: the hung-Redis tests need one of their own")
-    port = _free_port()
+    port = free_port()
     options = ["--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", str(tmp_path)]
     child = subprocess.Popen(
         [binary, "--port", str(port), *options],

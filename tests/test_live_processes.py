@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket as socketlib
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from server import auth
 from server.app import create_app
 from services.events import EVENTS_CHANNEL
 from tests.conftest import REPO, TEST_SECRET, Api, Backend, _empty_tables
-from tests.fixtures import CREATE, REPLY
+from tests.fixtures import CREATE, REPLY, free_port
 from tests.ws import PROTOCOL, Socket, connect
 
 EVENTS = """subscription($ticketId: ID, $after: String) {
@@ -41,13 +40,6 @@ LOG = """query($after: String, $first: Int) {
 
 # The feed polls the event log every second; anything faster came through the broker.
 POLL_SECONDS = 1.0
-
-
-def free_port() -> int:
-    with socketlib.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def token(sub: str, role: str = "customer", ttl: int = 3600) -> str:
@@ -140,7 +132,8 @@ class ServerProcess:
         raise AssertionError(f"server {self.name} not healthy within {within}s:\n{tail(self.log)}")
 
 
-async def start_server(name: str, backend: Backend, log: Path) -> ServerProcess:
+async def start_server(name: str, backend: Backend, log: Path, **env_vars: str) -> ServerProcess:
+    """`helpdesk serve` as a process of its own on a free port; `env_vars` add settings."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env.update(
@@ -150,6 +143,7 @@ async def start_server(name: str, backend: Backend, log: Path) -> ServerProcess:
         HELPDESK_HOST="127.0.0.1",
         HELPDESK_PORT=str(port),
         PYTHONUNBUFFERED="1",
+        **env_vars,
     )
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(

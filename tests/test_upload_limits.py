@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -20,10 +18,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from services import attachments
-from tests.conftest import REPO, TEST_SECRET, Api, Backend, serve
+from tests.conftest import Api, Backend, serve
 from tests.fixtures import CREATE, REPLY, create_ticket
 from tests.test_attachments import UPLOAD, png, stored_files, upload
-from tests.test_live_processes import free_port
+from tests.test_live_processes import start_server, stop
 
 OPERATIONS = json.dumps({"query": UPLOAD, "variables": {"f": None}})
 BOUNDARY = "helpdesk-test-boundary"
@@ -262,40 +260,17 @@ async def test_trickled_headers_are_closed_by_the_real_server(
 ) -> None:
     if backend.name != "embedded":
         pytest.skip("the server process's read timeout does not depend on the backend")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
-    env.update(
-        HELPDESK_DATABASE_URL=backend.database_url,
-        HELPDESK_BROKER_URL=backend.broker_url,
-        HELPDESK_JWT_SECRET=TEST_SECRET,
-        HELPDESK_HOST="127.0.0.1",
-        HELPDESK_PORT=str(port),
+    server = await start_server(
+        "slow-clients",
+        backend,
+        tmp_path / "server.log",
         HELPDESK_DATA_DIR=str(tmp_path / "data"),
         HELPDESK_READ_TIMEOUT="1",
     )
-    log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            cwd=REPO,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=output,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+    port = server.port
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        if response.status == 200:
-                            break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError(log.read_text(errors="replace"))
+            await server.wait_healthy(session)
         connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(5)]
 
         async def trickle(writer: asyncio.StreamWriter) -> None:
@@ -319,8 +294,7 @@ async def test_trickled_headers_are_closed_by_the_real_server(
                 writer.close()
         assert closed == [b""] * len(connections)  # closed without an answer
     finally:
-        process.terminate()
-        await process.wait()
+        await stop(server.process)
 
 
 @pytest.mark.parametrize("text", ["\u200b", "\u202e\u200b", "\ufeff \u200d\u2060\u3000"])
