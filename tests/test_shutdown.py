@@ -35,6 +35,16 @@ def serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(helpdesk("serve"), env=env, cwd=REPO, stderr=subprocess.DEVNULL)
 
 
+async def until_listening(session: aiohttp.ClientSession, base: str) -> None:
+    for _ in range(200):
+        try:
+            async with session.get(f"{base}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.05)
+
+
 @pytest.fixture
 def server_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {
@@ -59,13 +69,7 @@ async def test_sigterm_closes_sockets_answers_in_flight_requests_and_exits(
     server = serve(server_env)
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(200):  # until it listens
-                try:
-                    async with session.get(f"{base}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
+            await until_listening(session, base)
             ws = await session.ws_connect(f"{base}/graphql", protocols=["graphql-transport-ws"])
             await ws.send_json({"type": "connection_init", "payload": {"token": token}})
             assert (await ws.receive_json())["type"] == "connection_ack"
@@ -139,13 +143,7 @@ async def test_sigterm_exits_in_time_while_the_database_is_unreachable(
     server = serve(env)
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"{base}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
+            await until_listening(session, base)
             async with session.post(
                 f"{base}/graphql",
                 json={"query": "{ me { id } }"},
