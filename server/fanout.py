@@ -40,6 +40,7 @@ from graphql import (
     visit,
 )
 from graphql.language import Visitor
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -426,8 +427,10 @@ class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.members[operation.id] = (self.shared.join(member, key), member)
 
     async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
-        async with aclosing(whole_results(result_source)) as results:
-            await super()._send_result_stream(operation, results)
+        # A client that went away mid-stream is the end of its subscription, not a server error.
+        with contextlib.suppress(WebSocketDisconnected):
+            async with aclosing(whole_results(result_source)) as results:
+                await super()._send_result_stream(operation, results)
 
     def forget_id(self, id: str) -> None:
         self.operations.pop(id, None)
