@@ -26,7 +26,6 @@ from models import db
 from models.storage import LocalStorage
 from pubsub import broker_from_url
 from resolvers.loaders import CategoryTree
-from schema.schema import build_schema
 from server import auth
 from server.config import Settings
 from server.cors import cors
@@ -40,6 +39,7 @@ from server.errors import (
     unavailable_message,
 )
 from server.fanout import SharedSubscriptions, SharingHandler
+from server.graphql_schema import build_schema
 from server.keys import (
     BROKER,
     CATEGORY_TREE,

@@ -23,7 +23,7 @@ from server.logs import configure, url_password
 
 
 def schema_sdl() -> str:
-    from schema.schema import build_schema
+    from server.graphql_schema import build_schema
 
     return str(build_schema()).rstrip() + "\n"
 

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType
 
 from schema import sizes
-from schema.schema import build_schema
+from server.graphql_schema import build_schema
 from services import pagination
 from tests.conftest import Api, Backend, serve
 from tests.fixtures import REPLY, create_ticket

@@ -24,7 +24,7 @@ import strawberry
 
 from resolvers.loaders import Loaders
 from schema.metadata import PER_VIEWER, is_viewer_dependent, strawberry_fields
-from schema.schema import build_schema
+from server.graphql_schema import build_schema
 
 ROLE_ONLY = {"role", "is_staff"}
 

@@ -1,4 +1,4 @@
-"""Assembles the schema from the root types."""
+"""The GraphQL schema assembled from the resolvers' root types and the fast execution path."""
 
 from __future__ import annotations
 
