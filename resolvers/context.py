@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from resolvers.loaders import CategoryTree, Loaders
+from schema.context import FieldContext
 from services.rate_limit import Limiter, Unlimited
 from services.viewer import Viewer
 
@@ -63,3 +64,9 @@ class Context:
 
 
 Info = strawberry.Info[Context, None]
+
+if TYPE_CHECKING:
+
+    def _gives_fields_what_they_need(context: Context) -> FieldContext:
+        """mypy checks here that this context satisfies the schema's `FieldContext`."""
+        return context

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import strawberry
 
 from schema import sizes
+from schema.context import Info
 from schema.enums import (
     AttachmentState,
     ErrorCode,
@@ -60,7 +61,7 @@ class Category:
         return self.name_en if locale is Locale.EN else self.name_ru
 
     @strawberry.field(description="The section this question type belongs to.")
-    def parent(self, info: strawberry.Info[Any, Any]) -> Category | None:
+    def parent(self, info: Info) -> Category | None:
         if self.parent_id is None:
             return None
         return info.context.loaders.category(self.parent_id)
@@ -69,11 +70,11 @@ class Category:
         description="Question types of this section (empty for leaves).",
         metadata=sizes.CATEGORIES.metadata,
     )
-    async def children(self, info: strawberry.Info[Any, Any]) -> list[Category]:
+    async def children(self, info: Info) -> list[Category]:
         return await info.context.loaders.category_children(int(self.id))
 
     @strawberry.field(description="Whether a ticket can be filed here (it has no question types).")
-    async def selectable(self, info: strawberry.Info[Any, Any]) -> bool:
+    async def selectable(self, info: Info) -> bool:
         return not await info.context.loaders.category_children(int(self.id))
 
 
@@ -109,13 +110,13 @@ class Message:
     author_id: strawberry.Private[str]
 
     @strawberry.field(description="Who wrote the message: the ticket's owner or support staff.")
-    def author(self, info: strawberry.Info[Any, Any]) -> User:
+    def author(self, info: Info) -> User:
         return info.context.loaders.user(self.author_id)
 
     @strawberry.field(
         description="Files attached to this message.", metadata=sizes.ATTACHMENTS.metadata
     )
-    async def attachments(self, info: strawberry.Info[Any, Any]) -> list[Attachment]:
+    async def attachments(self, info: Info) -> list[Attachment]:
         return await info.context.loaders.message_attachments.load(int(self.id))
 
 
@@ -149,11 +150,11 @@ class Ticket:
     solution_message_id: strawberry.Private[int | None]
 
     @strawberry.field(description="The customer who opened the ticket.")
-    def owner(self, info: strawberry.Info[Any, Any]) -> User:
+    def owner(self, info: Info) -> User:
         return info.context.loaders.user(self.owner_id)
 
     @strawberry.field(description="The agent working on the ticket; null until someone takes it.")
-    def assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
+    def assignee(self, info: Info) -> User | None:
         if self.assignee_id is None:
             return None
         return info.context.loaders.user(self.assignee_id)
@@ -161,13 +162,13 @@ class Ticket:
     @strawberry.field(
         description="The ticket's category: a section without question types, or a question type."
     )
-    def category(self, info: strawberry.Info[Any, Any]) -> Category:
+    def category(self, info: Info) -> Category:
         return info.context.loaders.category(self.category_id)
 
     @strawberry.field(
         description="The earlier ticket this one continues, if the viewer may see it."
     )
-    async def follow_up_of(self, info: strawberry.Info[Any, Any]) -> Ticket | None:
+    async def follow_up_of(self, info: Info) -> Ticket | None:
         if self.follow_up_of_id is None:
             return None
         return await info.context.loaders.tickets.load(self.follow_up_of_id)
@@ -176,7 +177,7 @@ class Ticket:
         description="Files attached when the ticket was created.",
         metadata=sizes.ATTACHMENTS.metadata,
     )
-    async def attachments(self, info: strawberry.Info[Any, Any]) -> list[Attachment]:
+    async def attachments(self, info: Info) -> list[Attachment]:
         return await info.context.loaders.ticket_attachments.load(int(self.id))
 
     @strawberry.field(
@@ -184,14 +185,14 @@ class Ticket:
         metadata=sizes.TICKET_LIST.metadata,
     )
     async def messages(
-        self, info: strawberry.Info[Any, Any], first: ListFirst = sizes.TICKET_LIST.default
+        self, info: Info, first: ListFirst = sizes.TICKET_LIST.default
     ) -> list[Message]:
         return await info.context.loaders.messages.load(
             (int(self.id), sizes.TICKET_LIST.items(first))
         )
 
     @strawberry.field(description="The newest message of the conversation.")
-    async def last_message(self, info: strawberry.Info[Any, Any]) -> Message | None:
+    async def last_message(self, info: Info) -> Message | None:
         return await info.context.loaders.last_message.load(int(self.id))
 
     @strawberry.field(
@@ -200,7 +201,7 @@ class Ticket:
         metadata=sizes.TICKET_LIST.metadata,
     )
     async def events(
-        self, info: strawberry.Info[Any, Any], first: ListFirst = sizes.TICKET_LIST.default
+        self, info: Info, first: ListFirst = sizes.TICKET_LIST.default
     ) -> list[TicketEvent]:
         return await info.context.loaders.events.load(
             (int(self.id), sizes.TICKET_LIST.items(first))
@@ -212,7 +213,7 @@ class Ticket:
         metadata=sizes.TICKET_LIST.metadata,
     )
     async def timeline(
-        self, info: strawberry.Info[Any, Any], first: ListFirst = sizes.TICKET_LIST.default
+        self, info: Info, first: ListFirst = sizes.TICKET_LIST.default
     ) -> list[TimelineItem]:
         # The first n entries come from the first n messages and the first n events (each
         # message has its one event, which the timeline shows as the message).
@@ -226,21 +227,19 @@ class Ticket:
         return [item for *_, item in sorted(items, key=lambda i: i[:3])][: key[1]]
 
     @strawberry.field(description="The support reply recommended as the solution.")
-    async def recommended_solution(self, info: strawberry.Info[Any, Any]) -> Message | None:
+    async def recommended_solution(self, info: Info) -> Message | None:
         if self.solution_message_id is None:
             return None
         return await info.context.loaders.message.load(self.solution_message_id)
 
     @strawberry.field(description="The owner's category change waiting for the agent's decision.")
-    async def pending_recategorization(
-        self, info: strawberry.Info[Any, Any]
-    ) -> RecategorizationRequest | None:
+    async def pending_recategorization(self, info: Info) -> RecategorizationRequest | None:
         return await info.context.loaders.pending_request.load(int(self.id))
 
     @strawberry.field(
         description="What the viewer may do with this ticket, and why not.", metadata=PER_VIEWER
     )
-    async def viewer_can(self, info: strawberry.Info[Any, Any]) -> TicketPermissions:
+    async def viewer_can(self, info: Info) -> TicketPermissions:
         return await info.context.loaders.permissions(self)
 
 
@@ -269,13 +268,13 @@ class TicketEvent:
     request_id: strawberry.Private[int | None]
 
     @strawberry.field(description="The previous assignee (ASSIGNED); null if there was none.")
-    def from_assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
+    def from_assignee(self, info: Info) -> User | None:
         if self.from_assignee_id is None:
             return None
         return info.context.loaders.user(self.from_assignee_id)
 
     @strawberry.field(description="The new assignee (ASSIGNED); null for other kinds.")
-    def to_assignee(self, info: strawberry.Info[Any, Any]) -> User | None:
+    def to_assignee(self, info: Info) -> User | None:
         if self.to_assignee_id is None:
             return None
         return info.context.loaders.user(self.to_assignee_id)
@@ -284,25 +283,23 @@ class TicketEvent:
         description="The request this event is about: asked, declined, or approved "
         "(CATEGORY_CHANGED); null otherwise."
     )
-    async def recategorization_request(
-        self, info: strawberry.Info[Any, Any]
-    ) -> RecategorizationRequest | None:
+    async def recategorization_request(self, info: Info) -> RecategorizationRequest | None:
         if self.request_id is None:
             return None
         return await info.context.loaders.request.load(self.request_id)
 
     @strawberry.field(description="The ticket it happened to; null if the viewer may not see it.")
-    async def ticket(self, info: strawberry.Info[Any, Any]) -> Ticket | None:
+    async def ticket(self, info: Info) -> Ticket | None:
         return await info.context.loaders.tickets.load(self.ticket_id)
 
     @strawberry.field(description="Who made the change.")
-    def actor(self, info: strawberry.Info[Any, Any]) -> User:
+    def actor(self, info: Info) -> User:
         return info.context.loaders.user(self.actor_id)
 
     @strawberry.field(
         description="The category before (CATEGORY_CHANGED, RECATEGORIZATION_REQUESTED)."
     )
-    def from_category(self, info: strawberry.Info[Any, Any]) -> Category | None:
+    def from_category(self, info: Info) -> Category | None:
         if self.from_category_id is None:
             return None
         return info.context.loaders.category(self.from_category_id)
@@ -310,7 +307,7 @@ class TicketEvent:
     @strawberry.field(
         description="The category after, or the one asked for (RECATEGORIZATION_REQUESTED)."
     )
-    def to_category(self, info: strawberry.Info[Any, Any]) -> Category | None:
+    def to_category(self, info: Info) -> Category | None:
         if self.to_category_id is None:
             return None
         return info.context.loaders.category(self.to_category_id)
@@ -318,7 +315,7 @@ class TicketEvent:
     @strawberry.field(
         description="The message added (MESSAGE_ADDED) or recommended (SOLUTION_MARKED)."
     )
-    async def message(self, info: strawberry.Info[Any, Any]) -> Message | None:
+    async def message(self, info: Info) -> Message | None:
         if self.message_id is None:
             return None
         return await info.context.loaders.message.load(self.message_id)
@@ -351,27 +348,27 @@ class RecategorizationRequest:
     to_category_id: strawberry.Private[int]
 
     @strawberry.field(description="The ticket to recategorize; null if the viewer may not see it.")
-    async def ticket(self, info: strawberry.Info[Any, Any]) -> Ticket | None:
+    async def ticket(self, info: Info) -> Ticket | None:
         return await info.context.loaders.tickets.load(self.ticket_id)
 
     @strawberry.field(description="The ticket's owner who asked.")
-    def requested_by(self, info: strawberry.Info[Any, Any]) -> User:
+    def requested_by(self, info: Info) -> User:
         return info.context.loaders.user(self.requested_by_id)
 
     @strawberry.field(
         description="Who approved, declined or cancelled the request; null while PENDING."
     )
-    def decided_by(self, info: strawberry.Info[Any, Any]) -> User | None:
+    def decided_by(self, info: Info) -> User | None:
         if self.decided_by_id is None:
             return None
         return info.context.loaders.user(self.decided_by_id)
 
     @strawberry.field(description="The ticket's category when the request was made.")
-    def from_category(self, info: strawberry.Info[Any, Any]) -> Category:
+    def from_category(self, info: Info) -> Category:
         return info.context.loaders.category(self.from_category_id)
 
     @strawberry.field(description="The category the owner asked for.")
-    def to_category(self, info: strawberry.Info[Any, Any]) -> Category:
+    def to_category(self, info: Info) -> Category:
         return info.context.loaders.category(self.to_category_id)
 
 
@@ -524,7 +521,7 @@ class CategoryCount:
     category_id: strawberry.Private[int]
 
     @strawberry.field(description="The category counted.")
-    def category(self, info: strawberry.Info[Any, Any]) -> Category:
+    def category(self, info: Info) -> Category:
         return info.context.loaders.category(self.category_id)
 
 
