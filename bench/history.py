@@ -26,7 +26,7 @@ import asyncpg
 from tortoise import Tortoise
 
 from models import Role, TicketStatus, db
-from services.demo import agent_id, seed_demo
+from server.demo import agent_id, seed_demo
 from services.pagination import PageArgs, encode_cursor
 from services.ticket_reads import TicketFilter, list_tickets
 from services.viewer import Viewer

@@ -57,8 +57,8 @@ from models import db
 from server import auth
 from server.app import create_app
 from server.config import DEV_JWT_SECRET, Settings
+from server.demo import customer_id
 from server.logs import configure as configure_logs
-from services.demo import customer_id
 
 # What `helpdesk serve` verifies tokens with; the bench environment normally leaves it unset.
 SECRET = os.environ.get("HELPDESK_JWT_SECRET", DEV_JWT_SECRET)

@@ -64,13 +64,14 @@ from server.limits import OperationChecks, QueryLimits
 from server.metrics import CountingBroker, Metrics, live_families
 from server.persisted import PersistedQueries
 from server.pipeline import OperationPipeline
+from server.rate_limiters import limiter_from_url
 from server.view import HelpdeskView, error_body
 from services import attachments, categories
 from services.attachments import Limits
 from services.availability import unavailable_dependency
 from services.errors import NotAuthenticated
 from services.live import EventFeed
-from services.rate_limit import Rate, limiter_from_url
+from services.rate_limit import Rate
 from services.users import KnownUsers
 from services.validation import as_id
 from services.viewer import Viewer

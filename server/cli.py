@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             shutdown_timeout=settings.shutdown_timeout,  # for requests in flight at SIGTERM
         )
     elif args.command == "seed-demo":
-        from services.demo import seed_demo
+        from server.demo import seed_demo
 
         async def seed() -> int:
             async with db.connected(settings.database_url):

@@ -6,7 +6,7 @@ from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
 
 from models import Category, Counter, EventKind, Role, Ticket, TicketEvent, TicketStatus, User
-from services.demo import CATEGORY_WEIGHTS, agent_id, customer_id, seed_demo
+from server.demo import CATEGORY_WEIGHTS, agent_id, customer_id, seed_demo
 from services.validation import search_key
 from tests.conftest import Api
 from tests.fixtures import TICKETS, create_ticket

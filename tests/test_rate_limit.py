@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.rate_limit import MemoryLimiter, Rate, RedisLimiter, gcra
+from server.rate_limiters import RedisLimiter
+from services.rate_limit import MemoryLimiter, Rate, gcra
 from tests.conftest import REDIS_URL, Api, Backend, serve
 from tests.fixtures import CREATE
 from tests.ws import connect
