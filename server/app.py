@@ -96,11 +96,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         try:
             token = auth.bearer(request.headers.get("Authorization"))
             if token is not None:
-                claims = auth.decode(token, request.app[SETTINGS].jwt_secret)
-                request[VIEWER] = await request.app[KNOWN_USERS].ensure(
-                    user_id=claims.sub, name=claims.name, role=claims.role
-                )
-                request[TOKEN_EXPIRES] = claims.expires_at
+                signed_in = await auth.sign_in(request.app, token)
+                request[VIEWER] = signed_in.viewer
+                request[TOKEN_EXPIRES] = signed_in.expires_at
         except auth.InvalidToken as exc:
             response = _unauthenticated(str(exc))
         else:

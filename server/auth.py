@@ -1,4 +1,4 @@
-"""Bearer JWTs (HS256): verify, and issue development tokens."""
+"""Bearer JWTs (HS256): verify, turn into the viewer, and issue development tokens."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from aiohttp import web
 
 from models import Role
+from server.keys import KNOWN_USERS, SETTINGS
 from services.validation import USER_ID_MAX, USER_NAME_MAX, as_user_id, storable
+from services.viewer import Viewer
 
 ALGORITHM = "HS256"
 
@@ -25,6 +28,20 @@ class Claims:
     name: str
     role: Role
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    viewer: Viewer
+    expires_at: float
+
+
+async def sign_in(app: web.Application, token: str) -> SignedIn:
+    """The token's viewer, their user stored on first sight (HTTP requests and WebSocket
+    connections alike); InvalidToken when the token is not valid."""
+    claims = decode(token, app[SETTINGS].jwt_secret)
+    viewer = await app[KNOWN_USERS].ensure(user_id=claims.sub, name=claims.name, role=claims.role)
+    return SignedIn(viewer, claims.expires_at)
 
 
 def decode(token: str, secret: str) -> Claims:

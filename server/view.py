@@ -49,7 +49,6 @@ from server.keys import (
     CATEGORY_TREE,
     FEED,
     INCOMING,
-    KNOWN_USERS,
     LIMITS,
     MEDIA_TYPE,
     PERSISTED,
@@ -363,13 +362,10 @@ class HelpdeskView(GraphQLView[Context, None]):
                 return UNSET
             if not isinstance(token, str):
                 raise auth.InvalidToken("token must be a string")
-            claims = auth.decode(token, context.request.app[SETTINGS].jwt_secret)
+            signed_in = await auth.sign_in(context.request.app, token)
         except auth.InvalidToken as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from exc
-        viewer = await context.request.app[KNOWN_USERS].ensure(
-            user_id=claims.sub, name=claims.name, role=claims.role
-        )
-        context.sign_in(viewer, claims.expires_at)
+        context.sign_in(signed_in.viewer, signed_in.expires_at)
         context.connection_params = None  # read once; not kept for the connection's life
         return UNSET
 
