@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from schema import types
-from services.validation import as_id
 
 if TYPE_CHECKING:
     from models import (
@@ -112,11 +111,6 @@ def faq(f: FaqEntry) -> types.FaqEntry:
         answer_ru=f.answer_ru,
         answer_en=f.answer_en,
     )
-
-
-def parse_id(value: str | None) -> int | None:
-    """Database ids are positive integers; anything else names nothing."""
-    return as_id(value)
 
 
 def stats(s: TicketStats) -> types.TicketStats:

@@ -43,6 +43,7 @@ from schema.payloads import (
 from schema.types import UserError
 from services import attachments, rate_limit, ticket_changes, ticket_work
 from services.errors import ErrorCode, UserInputError
+from services.validation import as_id
 from services.viewer import require_viewer
 
 
@@ -95,7 +96,7 @@ def mutation(description: str) -> Any:
 
 
 def _id_or_not_found(value: str, field: str, what: str = "Ticket") -> int:
-    parsed = mappers.parse_id(value)
+    parsed = as_id(value)
     if parsed is None:
         raise UserInputError(ErrorCode.NOT_FOUND, f"{what} not found.", field)
     return parsed

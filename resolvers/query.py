@@ -27,6 +27,7 @@ from schema.types import (
 )
 from services import faq, stats, ticket_reads
 from services.pagination import Page, PageArgs
+from services.validation import as_id
 from services.viewer import require_viewer
 
 
@@ -94,7 +95,7 @@ class Query:
         ] = None,
     ) -> TicketEventConnection:
         require_viewer(info.context.viewer)
-        parsed = None if ticket_id is None else mappers.parse_id(ticket_id)
+        parsed = None if ticket_id is None else as_id(ticket_id)
         if ticket_id is not None and parsed is None:
             parsed = 0  # names no ticket: an empty log, like a ticket the viewer cannot see
         page = await ticket_reads.list_events(
@@ -109,7 +110,7 @@ class Query:
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="The ticket's id.")],
     ) -> Ticket | None:
-        ticket_id = mappers.parse_id(id)
+        ticket_id = as_id(id)
         require_viewer(info.context.viewer)
         if ticket_id is None:
             return None

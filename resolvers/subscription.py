@@ -13,6 +13,7 @@ from schema.enums import EventKind
 from schema.inputs import TicketScope
 from schema.types import TicketEvent, TicketStats
 from services.errors import BadRequest, ErrorCode, UserInputError
+from services.validation import as_id
 from services.viewer import require_viewer
 
 
@@ -24,15 +25,16 @@ async def _events(
 ) -> AsyncGenerator[TicketEvent, None]:
     ctx = info.context
     viewer = require_viewer(ctx.viewer)
-    parsed = None if ticket_id is None else mappers.parse_id(ticket_id)
+    parsed = None if ticket_id is None else as_id(ticket_id)
     if ticket_id is not None and parsed is None:
         raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
-    if after is not None and mappers.parse_id(after) is None:
+    after_id = None if after is None else as_id(after)
+    if after is not None and after_id is None:
         raise BadRequest("Invalid cursor: pass the id of an event.")
     stream = ctx.feed.events(
         viewer=viewer,
         ticket_id=parsed,
-        after=None if after is None else int(after),
+        after=after_id,
         kinds=kinds,
         expires_at=ctx.expires_at,
     )

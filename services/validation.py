@@ -70,6 +70,11 @@ def as_slug(value: str) -> str | None:
     return bounded(value, SLUG_MAX)
 
 
+# The id policy, one function per kind of id, used by every entry point: `as_id` for the ids a
+# client passes (GraphQL ID arguments, event cursors, the download URL), `as_row_id` for an id
+# carried inside a keyset cursor, `as_user_id` for a user's id (a token's `sub`).
+
+
 def as_user_id(value: str) -> str | None:
     """A string that can name a user (an id is the token's `sub`)."""
     return bounded(value, USER_ID_MAX)
