@@ -1,5 +1,19 @@
 """Delivery of committed ticket events between processes: one interface, swappable backends."""
 
-from pubsub.broker import Broker, BrokerUnavailable, MemoryBroker, broker_from_url
+from pubsub.broker import REDIS_COOLDOWN, REDIS_TIMEOUT, Broker, BrokerUnavailable, MemoryBroker
 
 __all__ = ["Broker", "BrokerUnavailable", "MemoryBroker", "broker_from_url"]
+
+
+def broker_from_url(
+    url: str, *, timeout: float = REDIS_TIMEOUT, cooldown: float = REDIS_COOLDOWN
+) -> Broker:
+    """`memory://` (the embedded default) or `redis://host:port/db`; for Redis, how long a
+    command may take and how long Redis is left alone after a failure (seconds)."""
+    if url.startswith("memory://"):
+        return MemoryBroker()
+    if url.startswith(("redis://", "rediss://")):
+        from pubsub.redis import RedisBroker
+
+        return RedisBroker(url, timeout=timeout, cooldown=cooldown)
+    raise ValueError(f"unsupported broker URL scheme: {url.split(':', 1)[0]!r}")
