@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from resolvers.loaders import CategoryTree, Loaders
-from schema.context import FieldContext
+from schema.types import FieldContext
 from services.rate_limit import Limiter, Unlimited
 from services.viewer import Viewer
 
