@@ -131,16 +131,14 @@ async def _filtered(query: QuerySet[Ticket], viewer: Viewer, f: TicketFilter) ->
         query = query.filter(category_id__in=ids)
     if f.urgent is not None:
         query = query.filter(urgent=f.urgent)
-    after, before = f.created_after, f.created_before
-    for name, moment in (("createdAfter", after), ("createdBefore", before)):
-        if moment is not None and as_instant(moment) is None:
-            raise BadRequest(f"{name} is out of range.")
+    after = _instant("createdAfter", f.created_after)
+    before = _instant("createdBefore", f.created_before)
     if after is not None and before is not None and after >= before:
         raise BadRequest("createdAfter must be earlier than createdBefore.")
-    if f.created_after is not None:
-        query = query.filter(created_at__gte=f.created_after)
-    if f.created_before is not None:
-        query = query.filter(created_at__lt=f.created_before)
+    if after is not None:
+        query = query.filter(created_at__gte=after)
+    if before is not None:
+        query = query.filter(created_at__lt=before)
     if f.search is not None and f.search.strip():
         if bounded(f.search, SEARCH_MAX) is None:
             raise BadRequest(f"search is limited to {SEARCH_MAX} printable characters.")
@@ -213,3 +211,12 @@ async def pending_requests(
 async def get_requests(*, viewer: Viewer, ids: Sequence[int]) -> dict[int, RecategorizationRequest]:
     query = visibility.requests(viewer).filter(id__in=list(set(ids)))
     return {r.id: r for r in await fetch(query)}
+
+
+def _instant(name: str, moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    instant = as_instant(moment)
+    if instant is None:
+        raise BadRequest(f"{name} is out of range.")
+    return instant

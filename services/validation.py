@@ -90,8 +90,11 @@ def as_id(value: str | None) -> int | None:
 
 
 def as_instant(value: datetime) -> datetime | None:
-    """An instant every backend can store: within years 1 to 9999 once in UTC (a database
-    driver converts it; 9999-12-31T23:59-12:00 is already year 10000 there)."""
+    """An instant every backend can store, in UTC: a time without an offset is read as UTC; out
+    of range (None) unless within years 1 to 9999 once in UTC (a database driver converts it;
+    9999-12-31T23:59-12:00 is already year 10000 there)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
     try:
         return value.astimezone(UTC)
     except (OverflowError, ValueError):

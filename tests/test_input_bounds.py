@@ -186,3 +186,16 @@ async def test_instants_beyond_year_9999_in_utc_are_validation_errors(api: Api) 
         filter_ = {name: "9999-12-31T23:59:59-12:00"}
         body = await post(api, TICKETS, {"f": filter_}, as_="agent", role="agent")
         assert top_code(body) == "VALIDATION", body
+
+
+async def test_instants_without_an_offset_are_read_as_utc(api: Api) -> None:
+    await create_ticket(api, as_="ann")
+    mixed = {"createdAfter": "2000-01-01T00:00:00", "createdBefore": "2999-01-01T00:00:00Z"}
+    data = await api.gql(TICKETS, {"f": mixed}, as_="agent", role="agent")
+    assert data["tickets"]["totalCount"] == 1
+    later = {"createdAfter": "2999-01-01T00:00:00"}
+    data = await api.gql(TICKETS, {"f": later}, as_="agent", role="agent")
+    assert data["tickets"]["totalCount"] == 0
+    reversed_ = {"createdAfter": "2999-01-01T00:00:00", "createdBefore": "2000-01-01T00:00:00Z"}
+    body = await post(api, TICKETS, {"f": reversed_}, as_="agent", role="agent")
+    assert top_code(body) == "VALIDATION", body
