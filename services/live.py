@@ -210,6 +210,7 @@ class EventFeed:
                 backoff = min(backoff * 2, 5.0)
 
     async def _deliver(self) -> None:
+        unavailable_since: float | None = None  # an outage is logged when it starts and ends
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
@@ -219,11 +220,17 @@ class EventFeed:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if dependency_unavailable(exc):
-                    log.warning("event log unavailable (%s); retrying", type(exc).__name__)
-                else:
+                if not dependency_unavailable(exc):
                     log.exception("reading the event log failed; retrying")
+                elif unavailable_since is None:
+                    unavailable_since = time.monotonic()
+                    log.warning("event log unavailable (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(self._poll_seconds)
+            else:
+                if unavailable_since is not None:
+                    down = time.monotonic() - unavailable_since
+                    log.warning("event log available again after %.1fs", down)
+                    unavailable_since = None
 
     async def _catch_up(self) -> None:
         await self._ensure_cursor()

@@ -268,3 +268,24 @@ async def test_an_outage_in_the_middle_is_unavailable_then_recovers(backend: Bac
             await client.get("/readyz")
             text = await (await client.get("/metrics")).text()
             assert dependency_up(text, "database") == 1
+
+
+async def test_the_event_feed_logs_an_outage_once_and_its_end_once(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    if backend.name != "services":
+        pytest.skip("needs PostgreSQL: HELPDESK_TEST_DATABASE_URL")
+    parts = urlsplit(backend.database_url)
+    async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
+        url = through(backend.database_url, proxy.port)
+        async with serve(backend, database_url=url) as client:
+            await client.post("/graphql", json={"query": TICKETS}, headers=bearer())
+            with caplog.at_level("WARNING", logger="helpdesk.live"):
+                await proxy.cut()
+                await asyncio.sleep(3.5)  # the feed polls the log every second meanwhile
+                await proxy.restore()
+                await asyncio.sleep(2.5)
+            lines = [r.getMessage() for r in caplog.records if r.name == "helpdesk.live"]
+            down = [line for line in lines if "event log unavailable" in line]
+            up = [line for line in lines if "event log available again" in line]
+            assert (len(down), len(up)) == (1, 1), lines
