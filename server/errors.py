@@ -104,7 +104,8 @@ class Outages:
                 await asyncio.sleep(PROBE_SECONDS)
                 up = False
                 with contextlib.suppress(Exception):
-                    up = await asyncio.wait_for(probe(), PROBE_SECONDS)
+                    async with asyncio.timeout(PROBE_SECONDS):
+                        up = await probe()
                 if up:
                     self.observed(dependency, True)
 

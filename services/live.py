@@ -212,8 +212,11 @@ class EventFeed:
     async def _deliver(self) -> None:
         unavailable_since: float | None = None  # an outage is logged when it starts and ends
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the wake-up does, and the feed would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+                async with asyncio.timeout(self._poll_seconds):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._catch_up()
@@ -362,8 +365,12 @@ class EventFeed:
 async def _next(subscriber: _Subscriber, expires_at: float | None) -> TicketEvent | None:
     if expires_at is None:
         return await subscriber.queue.get()
+    remaining = expires_at - time.time()
     try:
-        return await asyncio.wait_for(subscriber.queue.get(), timeout=expires_at - time.time())
+        if remaining <= 0:
+            raise TimeoutError
+        async with asyncio.timeout(remaining):
+            return await subscriber.queue.get()
     except TimeoutError:
         raise NotAuthenticated("The token expired: reconnect with a fresh token.") from None
 

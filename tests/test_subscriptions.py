@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+from pubsub.broker import MemoryBroker
+from services.live import EventFeed
 from tests.conftest import TEST_SECRET, Api
 from tests.fixtures import REPLY, create_ticket
 from tests.ws import connect
@@ -191,3 +193,18 @@ async def test_stats_subscription_pushes_now_then_coalesced(api: Api) -> None:
     assert len(pushes) <= 2
     await socket.nothing_within(1.3)
     await socket.close()
+
+
+async def test_the_event_feed_stops_when_woken_as_it_is_closed(api: Api) -> None:
+    """A wake-up that lands with the cancellation must not keep the feed running for ever."""
+    for _ in range(20):
+        feed = EventFeed(MemoryBroker(), poll_seconds=30)
+        await feed.start()
+        await asyncio.sleep(0.05)  # both tasks are waiting
+        feed._wake.set()
+        await asyncio.sleep(0)  # the wake-up completes; the feed has not resumed yet
+        for task in feed._tasks:
+            task.cancel()
+        await asyncio.sleep(0.1)
+        assert all(task.done() for task in feed._tasks)
+        await feed.close()
