@@ -220,72 +220,72 @@ def through(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if netloc[1] else host))
 
 
-async def test_an_outage_in_the_middle_is_unavailable_then_recovers(backend: Backend) -> None:
+@asynccontextmanager
+async def behind_a_proxy(backend: Backend) -> AsyncIterator[tuple[TcpProxy, TestClient]]:
+    """The app reaching PostgreSQL through a proxy the test can cut."""
     if backend.name != "services":
         pytest.skip("needs PostgreSQL: HELPDESK_TEST_DATABASE_URL")
     parts = urlsplit(backend.database_url)
     async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
         url = through(backend.database_url, proxy.port)
         async with serve(backend, database_url=url) as client:
-            ok = await client.post("/graphql", json={"query": TICKETS}, headers=bearer())
-            assert ok.status == 200 and "errors" not in await ok.json()
+            yield proxy, client
 
-            await proxy.cut()
-            codes = set()
-            for _ in range(5):
-                response = await client.post(
-                    "/graphql",
-                    json={"query": TICKETS},
-                    headers={**bearer("bob"), "Accept": GRAPHQL_RESPONSE},
-                )
-                assert response.status == 503
-                assert "Retry-After" in response.headers
-                codes |= {e["extensions"]["code"] for e in (await response.json())["errors"]}
-            assert codes == {"SERVICE_UNAVAILABLE"}
-            variables = {"input": {"categorySlug": "app-help", "question": "Q"}}
+
+async def test_an_outage_in_the_middle_is_unavailable_then_recovers(backend: Backend) -> None:
+    async with behind_a_proxy(backend) as (proxy, client):
+        ok = await client.post("/graphql", json={"query": TICKETS}, headers=bearer())
+        assert ok.status == 200 and "errors" not in await ok.json()
+
+        await proxy.cut()
+        codes = set()
+        for _ in range(5):
             response = await client.post(
                 "/graphql",
-                json={"query": CREATE, "variables": variables},
+                json={"query": TICKETS},
                 headers={**bearer("bob"), "Accept": GRAPHQL_RESPONSE},
             )
-            body = await response.json()
-            assert response.status == 503, body
-            assert not (body.get("data") or {}).get("createTicket")  # no payload that looks final
-            assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
-            text = await (await client.get("/metrics")).text()
-            assert dependency_up(text, "database") == 0
+            assert response.status == 503
+            assert "Retry-After" in response.headers
+            codes |= {e["extensions"]["code"] for e in (await response.json())["errors"]}
+        assert codes == {"SERVICE_UNAVAILABLE"}
+        variables = {"input": {"categorySlug": "app-help", "question": "Q"}}
+        response = await client.post(
+            "/graphql",
+            json={"query": CREATE, "variables": variables},
+            headers={**bearer("bob"), "Accept": GRAPHQL_RESPONSE},
+        )
+        body = await response.json()
+        assert response.status == 503, body
+        assert not (body.get("data") or {}).get("createTicket")  # no payload that looks final
+        assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        text = await (await client.get("/metrics")).text()
+        assert dependency_up(text, "database") == 0
 
-            await proxy.restore()
-            for _ in range(50):  # the app recovers by itself, without a restart
-                response = await client.post(
-                    "/graphql", json={"query": TICKETS}, headers=bearer("bob")
-                )
-                if response.status == 200 and "errors" not in await response.json():
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("no recovery")
-            await client.get("/readyz")
-            text = await (await client.get("/metrics")).text()
-            assert dependency_up(text, "database") == 1
+        await proxy.restore()
+        for _ in range(50):  # the app recovers by itself, without a restart
+            response = await client.post("/graphql", json={"query": TICKETS}, headers=bearer("bob"))
+            if response.status == 200 and "errors" not in await response.json():
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("no recovery")
+        await client.get("/readyz")
+        text = await (await client.get("/metrics")).text()
+        assert dependency_up(text, "database") == 1
 
 
 async def test_the_event_feed_logs_an_outage_once_and_its_end_once(
     backend: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if backend.name != "services":
-        pytest.skip("needs PostgreSQL: HELPDESK_TEST_DATABASE_URL")
-    parts = urlsplit(backend.database_url)
-    async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
-        url = through(backend.database_url, proxy.port)
-        async with serve(backend, database_url=url) as client:
-            await client.post("/graphql", json={"query": TICKETS}, headers=bearer())
-            with caplog.at_level("WARNING", logger="helpdesk.live"):
-                await proxy.cut()
-                await asyncio.sleep(3.5)  # the feed polls the log every second meanwhile
-                await proxy.restore()
-                await asyncio.sleep(2.5)
-            lines = [r.getMessage() for r in caplog.records if r.name == "helpdesk.live"]
-            down = [line for line in lines if "event log unavailable" in line]
-            up = [line for line in lines if "event log available again" in line]
-            assert (len(down), len(up)) == (1, 1), lines
+    async with behind_a_proxy(backend) as (proxy, client):
+        await client.post("/graphql", json={"query": TICKETS}, headers=bearer())
+        with caplog.at_level("WARNING", logger="helpdesk.live"):
+            await proxy.cut()
+            await asyncio.sleep(3.5)  # the feed polls the log every second meanwhile
+            await proxy.restore()
+            await asyncio.sleep(2.5)
+        lines = [r.getMessage() for r in caplog.records if r.name == "helpdesk.live"]
+        down = [line for line in lines if "event log unavailable" in line]
+        up = [line for line in lines if "event log available again" in line]
+        assert (len(down), len(up)) == (1, 1), lines
