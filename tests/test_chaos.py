@@ -311,13 +311,18 @@ class Subscriber:
 
     def whole(self) -> list[dict[str, Any]]:
         """The messages that are an event with its ticket and no error."""
-        return [
-            m
-            for m in self.messages
-            if m["type"] == "next"
-            and "errors" not in m["payload"]
-            and m["payload"]["data"]["ticketEvents"]["ticket"] is not None
-        ]
+        return [m for m in self.messages if _is_whole(m)]
+
+    def not_whole(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if not _is_whole(m)]
+
+
+def _is_whole(message: dict[str, Any]) -> bool:
+    return (
+        message["type"] == "next"
+        and "errors" not in message["payload"]
+        and message["payload"]["data"]["ticketEvents"]["ticket"] is not None
+    )
 
 
 async def _log(api: Api) -> list[tuple[int, int, str]]:
@@ -420,9 +425,7 @@ async def run_chaos(
     # Every subscriber got every event from its first one on, whole, in order, once.
     tickets_of = {event_id: ticket_id for event_id, ticket_id, _ in log}
     for subscriber in subscribers:
-        assert [m for m in subscriber.messages if m not in subscriber.whole()] == [], (
-            subscriber.name
-        )
+        assert subscriber.not_whole() == [], subscriber.name
         ids = subscriber.event_ids()
         if subscriber is resuming:  # two subscriptions, the second after the first's last
             assert ids == sorted(ids) and len(set(ids)) == len(ids), subscriber.name
