@@ -30,14 +30,7 @@ from server import auth
 from server.config import Settings
 from server.cors import cors
 from server.delivery import WithholdIncompleteEvents
-from server.errors import (
-    INTERNAL_CODE,
-    INTERNAL_MESSAGE,
-    RETRY_AFTER_SECONDS,
-    UNAVAILABLE_CODE,
-    Outages,
-    unavailable_message,
-)
+from server.errors import INTERNAL_MESSAGE, UNAVAILABLE_CODE, Outages
 from server.fanout import SharedSubscriptions, SharingHandler
 from server.graphql_schema import build_schema
 from server.keys import (
@@ -69,7 +62,12 @@ from server.view import HelpdeskView, error_body
 from services import attachments, categories
 from services.attachments import Limits
 from services.availability import unavailable_dependency
-from services.errors import NotAuthenticated
+from services.errors import (
+    INTERNAL_CODE,
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_MESSAGE,
+    NotAuthenticated,
+)
 from services.live import EventFeed
 from services.rate_limit import Rate
 from services.users import KnownUsers
@@ -142,7 +140,7 @@ def _failure(request: web.Request, exc: Exception, request_id: str) -> web.Respo
         request.app[OUTAGES].failed(dependency, exc, request_id)
         return web.Response(
             status=503,
-            body=error_body(unavailable_message(), UNAVAILABLE_CODE, requestId=request_id),
+            body=error_body(UNAVAILABLE_MESSAGE, UNAVAILABLE_CODE, requestId=request_id),
             content_type=media,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )

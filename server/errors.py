@@ -16,22 +16,22 @@ from strawberry.extensions import MaskErrors
 from models.db import background_task
 from server.metrics import Metrics
 from services.availability import unavailable_dependency
-from services.errors import DomainError, ServiceUnavailable
+from services.errors import (
+    INTERNAL_CODE,
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE_MESSAGE,
+    DomainError,
+    ServiceUnavailable,
+)
 
 log = structlog.get_logger("helpdesk.errors")
 
 INTERNAL_MESSAGE = "Internal server error"
-INTERNAL_CODE = "INTERNAL_SERVER_ERROR"
 UNAVAILABLE_CODE = ServiceUnavailable.code
-RETRY_AFTER_SECONDS = 2  # what clients are told to wait during an outage
 REPEAT_LOG_SECONDS = 10.0  # during an outage, at most one short line per dependency this often
 PROBE_SECONDS = 1.0  # how often an unreachable dependency is tried until it answers
 
 Probe = Callable[[], Awaitable[bool]]
-
-
-def unavailable_message() -> str:
-    return f"The service is temporarily unavailable; retry in {RETRY_AFTER_SECONDS} s."
 
 
 class Outages:
@@ -165,7 +165,7 @@ class ApiErrors(MaskErrors):
                 self.outages.failed(dependency, original, request_id)
             if (retry_after := getattr(context, "retry_after", None)) is not None:
                 retry_after(RETRY_AFTER_SECONDS)
-            masked.message = unavailable_message()
+            masked.message = UNAVAILABLE_MESSAGE
             masked.extensions = {
                 "code": UNAVAILABLE_CODE,
                 "retryAfter": RETRY_AFTER_SECONDS,

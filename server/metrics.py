@@ -18,7 +18,7 @@ from strawberry.types import ExecutionContext
 
 from pubsub import Broker
 from services.availability import unavailable_dependency
-from services.errors import ServiceUnavailable
+from services.errors import INTERNAL_CODE, DomainError, ServiceUnavailable
 
 log = structlog.get_logger("helpdesk.operations")
 
@@ -140,7 +140,7 @@ def live_families(
     )
 
 
-SERVER_CODES = frozenset({"INTERNAL_SERVER_ERROR", "INTERNAL"})
+SERVER_CODES = frozenset({INTERNAL_CODE, DomainError.code})  # masked, or a domain error without one
 
 
 def operation_outcome(execution_context: ExecutionContext, raised: BaseException | None) -> str:

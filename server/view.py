@@ -38,12 +38,7 @@ from models.storage import IncomingFile, TooLarge
 from resolvers.context import Context
 from server import auth
 from server.config import Settings
-from server.errors import (
-    INTERNAL_CODE,
-    RETRY_AFTER_SECONDS,
-    UNAVAILABLE_CODE,
-    label_request_error,
-)
+from server.errors import UNAVAILABLE_CODE, label_request_error
 from server.keys import (
     BROKER,
     CATEGORY_TREE,
@@ -62,6 +57,7 @@ from server.keys import (
 )
 from server.limits import QueryLimits, response_too_large
 from server.persisted import PersistedQueryError
+from services.errors import INTERNAL_CODE, RETRY_AFTER_SECONDS
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"

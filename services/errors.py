@@ -73,12 +73,18 @@ class BadRequest(DomainError):
         self.code = code
 
 
+# What a client is told when a dependency is unreachable, and how long to wait before retrying.
+RETRY_AFTER_SECONDS = 2
+UNAVAILABLE_MESSAGE = f"The service is temporarily unavailable; retry in {RETRY_AFTER_SECONDS} s."
+# The code of an unexpected failure, answered masked.
+INTERNAL_CODE = "INTERNAL_SERVER_ERROR"
+
+
 class ServiceUnavailable(DomainError):
     """A dependency the request needs cannot be reached now; the same request may be retried."""
 
     code = "SERVICE_UNAVAILABLE"
 
-    def __init__(self, dependency: str, retry_after: float = 2.0) -> None:
-        super().__init__(f"The service is temporarily unavailable; retry in {retry_after:g} s.")
+    def __init__(self, dependency: str) -> None:
+        super().__init__(UNAVAILABLE_MESSAGE)
         self.dependency = dependency
-        self.retry_after = retry_after
