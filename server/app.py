@@ -172,12 +172,16 @@ async def download(request: web.Request) -> web.StreamResponse:
         found = await attachments.get_visible(viewer=viewer, attachment_id=attachment_id)
     if found is None:
         raise web.HTTPNotFound(text='{"error": "not found"}', content_type="application/json")
-    quoted = urllib.parse.quote(found.filename, safe="")
+    # RFC 6266: an ASCII name for clients that read only `filename` (curl -J), the exact one in
+    # `filename*` for those that read it.
+    fallback = attachments.ascii_filename(found.filename)
+    exact = urllib.parse.quote(found.filename, safe="")
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
     return web.FileResponse(
         request.app[STORAGE].path_of(found.storage_key),
         headers={
             "Content-Type": found.content_type,
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}",
+            "Content-Disposition": disposition,
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         },

@@ -11,6 +11,7 @@ uploads never get past it together.
 from __future__ import annotations
 
 import asyncio
+import re
 import unicodedata
 import warnings
 from collections.abc import Sequence
@@ -97,6 +98,46 @@ def safe_filename(name: str) -> str:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip(" .")
     return cleaned[:255] or "attachment"
+
+
+# Russian letters in Latin as Russian passports spell them (ICAO Doc 9303); й and ё have lost
+# their marks to NFKD by the time this applies.
+_RUSSIAN = dict(
+    zip(
+        "абвгдежзиклмнопрстуфхцчшщъыьэюя",
+        (
+            *("a", "b", "v", "g", "d", "e", "zh", "z", "i", "k", "l", "m", "n", "o", "p"),
+            *("r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "ie", "y", "", "e"),
+            *("iu", "ia"),
+        ),
+        strict=True,
+    )
+)
+_LATIN = str.maketrans(_RUSSIAN | {c.upper(): t.capitalize() for c, t in _RUSSIAN.items()})
+# Not printable ASCII, or syntax to a quoted-string (quote, backslash), to a path (slashes, drive
+# colons, wildcards), or to user agents that percent-decode or split parameters (%, ;).
+_NOT_PLAIN = re.compile(r'[^ -~]|["\\/:*?<>|%;]')
+MAX_EXTENSION = 16
+
+
+def ascii_filename(name: str) -> str:
+    """The display name in plain ASCII, for clients that read only `filename=` (RFC 6266 §4.3):
+    accents dropped and Russian transliterated, anything else outside a safe name replaced by
+    `_`, the extension kept; `attachment` (with the extension) when no letter or digit is left."""
+    decomposed = unicodedata.normalize("NFKD", safe_filename(name))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_LATIN)
+    stem, _, extension = plain.rpartition(".")
+    extension = _plain(extension, " ._")
+    if not stem or len(extension) > MAX_EXTENSION:  # no dot, or one that ends no extension
+        stem, extension = plain, ""
+    stem = _plain(stem[: 254 - len(extension)], " ._-")
+    if not any(ch.isalnum() for ch in stem):
+        stem = "attachment"
+    return f"{stem}.{extension}" if extension else stem
+
+
+def _plain(text: str, edges: str) -> str:
+    return re.sub("_{2,}", "_", _NOT_PLAIN.sub("_", text)).strip(edges)
 
 
 async def upload(

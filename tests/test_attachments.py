@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import re
+import shutil
 import struct
+import urllib.parse
 import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
 from server.app import create_app
-from tests.conftest import Api, Backend, _empty_tables
+from tests.conftest import IN_CI, Api, Backend, _empty_tables
 from tests.fixtures import CREATE, REPLY, create_ticket
 
 UPLOAD = """mutation($f: Upload!) { uploadAttachment(input: {file: $f}) {
@@ -59,7 +63,7 @@ async def upload(
     role: str = "customer",
     api: Api | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    form = aiohttp.FormData()
+    form = aiohttp.FormData(quote_fields=False)  # names in UTF-8, as browsers and curl send them
     form.add_field("operations", '{"query": %s, "variables": {"f": null}}' % _json(UPLOAD))
     form.add_field("map", '{"0": ["variables.f"]}')
     form.add_field("0", content, filename=filename, content_type=content_type)
@@ -133,6 +137,63 @@ async def test_png_and_pdf_upload_link_and_download(api: Api, backend: Backend) 
     assert (await download(api, shot["id"], None)).status == 401
     assert (await download(api, "999", "ann")).status == 404
     assert (await download(api, "../etc", "ann")).status == 404
+
+
+# filename: plain ASCII in a quoted-string, no quote, backslash, slash or `;`.
+# filename*: RFC 8187 UTF-8, percent-encoded.
+DISPOSITION = re.compile(
+    r"attachment; filename=\"([ !#$&-.0-:<-\[\]-~]+)\"; filename\*=UTF-8''([A-Za-z0-9%._~-]+)"
+)
+
+
+def disposition_names(header: str) -> tuple[str, str]:
+    """(the ASCII fallback, the exact name) of a download's Content-Disposition."""
+    found = DISPOSITION.fullmatch(header)
+    assert found, header
+    return found[1], urllib.parse.unquote(found[2], errors="strict")
+
+
+@pytest.mark.parametrize(
+    ("given", "fallback"),
+    [
+        ("скриншот ошибки.png", "skrinshot oshibki.png"),
+        ("Отчёт за май.png", "Otchet za mai.png"),
+        ("🔥 crash 💥.png", "crash.png"),
+        ("📸.png", "attachment.png"),
+        ('say "hi".png', "say _hi.png"),
+        ("plan; 100% done.png", "plan_ 100_ done.png"),
+    ],
+    ids=["cyrillic", "cyrillic-marks", "emoji", "nothing-ascii", "quotes", "semicolon-percent"],
+)
+async def test_download_names_the_file_in_ascii_and_exactly(
+    api: Api, given: str, fallback: str
+) -> None:
+    shot = await uploaded(api, "ann", png(), filename=given)
+    assert shot["filename"] == given
+    response = await download(api, shot["id"], "ann")
+    assert response.status == 200
+    assert disposition_names(response.headers["Content-Disposition"]) == (fallback, given)
+
+
+async def test_curl_saves_a_download_under_its_name(api: Api, tmp_path: Path) -> None:
+    curl = shutil.which("curl")
+    if curl is None:
+        if IN_CI:
+            pytest.fail("curl is needed to download as a client would")
+        pytest.skip("curl not installed")
+    image = png()
+    shot = await uploaded(api, "ann", image, filename="скриншот ошибки.png")
+    url = str(api.client.make_url(f"/attachments/{shot['id']}"))
+    token = api.token("ann")
+    # -O names the file after the URL ("1"); -J takes the name the server gives instead.
+    process = await asyncio.create_subprocess_exec(
+        *(curl, "--silent", "--show-error", "--fail", "--remote-name", "--remote-header-name"),
+        *("--header", f"Authorization: Bearer {token}", url),
+        cwd=tmp_path,
+    )
+    assert await process.wait() == 0
+    saved = await asyncio.to_thread(lambda: {p.name: p.read_bytes() for p in tmp_path.iterdir()})
+    assert saved in ({"skrinshot oshibki.png": image}, {"скриншот ошибки.png": image}), saved
 
 
 async def test_unattached_upload_is_only_the_uploaders(api: Api) -> None:
