@@ -12,7 +12,7 @@ from resolvers.selection import selected
 from schema import sizes
 from schema.enums import FaqKind, OrderDirection
 from schema.inputs import TicketFilter, TicketOrder, TicketScope
-from schema.metadata import PER_VIEWER
+from schema.metadata import PER_VIEWER, PUBLIC
 from schema.types import (
     Category,
     FaqEntry,
@@ -52,7 +52,7 @@ class Query:
 
     @strawberry.field(
         description="Sections of the Help page with their question types. Public.",
-        metadata=sizes.CATEGORIES.metadata,
+        metadata={**sizes.CATEGORIES.metadata, **PUBLIC},
     )
     async def categories(self, info: Info) -> list[Category]:
         return await info.context.loaders.category_roots()
@@ -63,7 +63,7 @@ class Query:
 
     @strawberry.field(
         description="The Help page's FAQ and tips, in display order. Public.",
-        metadata=sizes.FAQ.metadata,
+        metadata={**sizes.FAQ.metadata, **PUBLIC},
     )
     async def faq(
         self,

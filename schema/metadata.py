@@ -6,6 +6,10 @@ subscription executions (server/fanout.py) run a selection naming such a field o
 instead of once per role. Visibility (which tickets, messages and events the viewer may see) is
 not this: it depends on the role, and for customers on their id, and customers never share with
 anyone but themselves.
+
+`PUBLIC` marks a root query field that anyone may read, without a token, and whose answer is the
+same for everyone (the Help page's categories and FAQ); every other root field needs a viewer.
+HTTP lets shared caches keep answers that read public fields only (server/caching.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from strawberry.types.field import StrawberryField
 
 VIEWER_DEPENDENT = "viewer_dependent"
 PER_VIEWER: Mapping[str, Any] = MappingProxyType({VIEWER_DEPENDENT: True})
+PUBLIC_KEY = "public"
+PUBLIC: Mapping[str, Any] = MappingProxyType({PUBLIC_KEY: True})
+# Root fields every schema answers, the same for everyone: the type's name and introspection.
+INTROSPECTION_FIELDS = frozenset({"__typename", "__schema", "__type"})
 
 
 def is_viewer_dependent(field: StrawberryField) -> bool:
@@ -48,3 +56,18 @@ def viewer_dependent_field_names(schema: Any) -> frozenset[str]:
         for _, field in strawberry_fields(schema)
         if is_viewer_dependent(field)
     )
+
+
+def public_root_fields(schema: Any) -> frozenset[str]:
+    """GraphQL names of the root query fields anyone may read: those declared `PUBLIC`, and
+    introspection."""
+    query = schema._schema.query_type
+    declared = (
+        (graphql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        for graphql_field in query.fields.values()
+    )
+    return INTROSPECTION_FIELDS | {
+        schema.config.name_converter.get_graphql_name(field)
+        for field in declared
+        if isinstance(field, StrawberryField) and field.metadata.get(PUBLIC_KEY)
+    }

@@ -26,7 +26,9 @@ from models import db
 from models.storage import LocalStorage
 from pubsub import broker_from_url
 from resolvers.loaders import CategoryTree
+from schema.metadata import public_root_fields
 from server import auth
+from server.caching import NO_STORE, HttpCaching
 from server.config import Settings
 from server.cors import cors
 from server.delivery import WithholdIncompleteEvents
@@ -35,6 +37,7 @@ from server.fanout import SharedSubscriptions, SharingHandler
 from server.graphql_schema import build_schema
 from server.keys import (
     BROKER,
+    CACHING,
     CATEGORY_TREE,
     COUNTING,
     FEED,
@@ -74,6 +77,7 @@ from services.users import KnownUsers
 from services.validation import as_id
 from services.viewer import Viewer
 
+GRAPHQL_PATH = "/graphql"
 SOCKET_CLOSE_WAIT = 2.0  # seconds for WebSocket clients to answer the 1001 close at shutdown
 REQUEST_ID_FORMAT = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -83,7 +87,9 @@ access_log = structlog.get_logger("helpdesk.access")
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, bearer authentication (users created on first sight), one access log line,
-    and a JSON answer (503 with Retry-After for an outage, else a masked 500) for any failure."""
+    a JSON answer (503 with Retry-After for an outage, else a masked 500) for any failure, and
+    the caching headers of whatever the GraphQL endpoint answers (a 304 in place of an answer
+    the client has already)."""
     given = request.headers.get("X-Request-Id", "")
     request_id = given if REQUEST_ID_FORMAT.fullmatch(given) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
@@ -110,6 +116,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             raise  # the socket may be open already: no other answer can be sent
         response = _failure(request, exc, request_id)
     finally:
+        if response is not None:
+            response = request.app[CACHING].answer(request, response)
         viewer: Viewer | None = request.get(VIEWER)
         elapsed = time.perf_counter() - started
         route = request.match_info.route.resource
@@ -192,7 +200,7 @@ async def metrics(request: web.Request) -> web.Response:
     app = request.app
     return web.Response(
         body=generate_latest(app[METRICS].registry),
-        headers={"Content-Type": CONTENT_TYPE_LATEST},
+        headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": NO_STORE},
     )
 
 
@@ -212,7 +220,7 @@ def _watch_live(app: web.Application) -> None:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return web.json_response({"status": "ok"}, headers={"Cache-Control": NO_STORE})
 
 
 READY_CHECK_SECONDS = 0.5
@@ -235,7 +243,9 @@ async def readyz(request: web.Request) -> web.Response:
         request.app[OUTAGES].observed(name, up)
     status = 200 if all(checks.values()) else 503
     return web.json_response(
-        {"status": "ok" if status == 200 else "unavailable", **checks}, status=status
+        {"status": "ok" if status == 200 else "unavailable", **checks},
+        status=status,
+        headers={"Cache-Control": NO_STORE},
     )
 
 
@@ -376,7 +386,13 @@ def create_app(settings: Settings) -> web.Application:
     view.graphql_transport_ws_handler_class = type(
         "AppSharingHandler", (SharingHandler,), {"shared": app[SHARED], "limits": limits}
     )
-    app.router.add_route("*", "/graphql", view)
+    app[CACHING] = HttpCaching(
+        path=GRAPHQL_PATH,
+        public_fields=public_root_fields(schema),
+        max_age=settings.public_max_age,
+        persisted=app[PERSISTED],
+    )
+    app.router.add_route("*", GRAPHQL_PATH, view)
     app.router.add_get("/attachments/{id}", download)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

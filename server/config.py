@@ -106,6 +106,7 @@ class Settings:
     redis_cooldown_ms: int = 5000  # Redis left alone after a timeout, then probed again
     cors_origins: tuple[str, ...] = ()
     persisted_queries: int = 1000  # APQ cache entries; 0 turns persisted queries off
+    public_max_age: int = 60  # seconds caches may keep answers of public fields without asking
     read_timeout: int = 10  # seconds for a request's headers, and the start of its body
     image_decode_concurrency: int = 2  # images decoded at once, each within image_max_pixels
     image_max_pixels: int = 40_000_000
@@ -178,6 +179,7 @@ class Settings:
             redis_cooldown_ms=_int(env, "HELPDESK_REDIS_COOLDOWN_MS", 5000),
             cors_origins=_origins(env.get("HELPDESK_CORS_ORIGINS", "")),
             persisted_queries=_int(env, "HELPDESK_PERSISTED_QUERIES", 1000, zero_means_off=True),
+            public_max_age=_int(env, "HELPDESK_PUBLIC_MAX_AGE", 60, zero_means_off=True),
             read_timeout=_int(env, "HELPDESK_READ_TIMEOUT", 10),
             image_decode_concurrency=_int(env, "HELPDESK_IMAGE_DECODE_CONCURRENCY", 2),
             image_max_pixels=_int(env, "HELPDESK_IMAGE_MAX_PIXELS", 40_000_000),

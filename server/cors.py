@@ -12,6 +12,8 @@ from collections.abc import MutableMapping
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from server.caching import vary
+
 ALLOW_HEADERS = (
     "Authorization, Content-Type, Accept, X-Request-Id, Apollo-Require-Preflight, "
     "apollographql-client-name, apollographql-client-version"
@@ -61,7 +63,7 @@ def cors(origins: tuple[str, ...]) -> Middleware:
 
 
 def _annotate(headers: MutableMapping[str, str], origin: str, permitted: bool) -> None:
-    headers["Vary"] = "Origin"
+    vary(headers, "Origin")
     if permitted:
         headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS

@@ -9,6 +9,7 @@ from aiohttp import web
 from models.storage import IncomingFile, LocalStorage
 from pubsub import Broker
 from resolvers.loaders import CategoryTree
+from server.caching import HttpCaching
 from server.config import Settings
 from server.errors import Outages
 from server.fanout import SharedSubscriptions
@@ -33,6 +34,7 @@ LIMITS = web.AppKey("attachment_limits", Limits)
 RATE_LIMITER = web.AppKey("rate_limiter", Limiter)
 PERSISTED = web.AppKey("persisted_queries", PersistedQueries)
 CATEGORY_TREE = web.AppKey("category_tree", CategoryTree)
+CACHING = web.AppKey("caching", HttpCaching)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 
 REQUEST_ID = web.RequestKey("request_id", str)
