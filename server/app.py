@@ -53,6 +53,7 @@ from server.keys import (
     SHARED,
     SOCKETS,
     STORAGE,
+    STREAMS,
     TOKEN_EXPIRES,
     VIEWER,
 )
@@ -61,6 +62,7 @@ from server.metrics import CountingBroker, Metrics, live_families
 from server.persisted import PersistedQueries
 from server.pipeline import OperationPipeline
 from server.rate_limiters import limiter_from_url
+from server.streams import Streams
 from server.view import HelpdeskView, error_body
 from services import attachments, categories
 from services.attachments import Limits
@@ -301,6 +303,7 @@ def create_app(settings: Settings) -> web.Application:
         nodes=settings.max_nodes,
         seconds=settings.operation_timeout,
         response_bytes=settings.max_response_bytes,
+        subscriptions=settings.max_subscriptions,
     )
     app[PERSISTED] = PersistedQueries(settings.persisted_queries, settings.max_query_chars)
 
@@ -327,6 +330,7 @@ def create_app(settings: Settings) -> web.Application:
         """Every socket is told 1001 at once; a client slow to answer delays none of the others
         nor the exit beyond a short wait (its connection is dropped with the process)."""
         app[SHARED].close()
+        app[STREAMS].close()
         open_sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
         sockets = tuple(open_sockets)
         closing = [
@@ -382,7 +386,9 @@ def create_app(settings: Settings) -> web.Application:
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
     view.limits = limits
+    view.max_subscriptions_per_connection = limits.subscriptions
     app[SHARED] = SharedSubscriptions(schema, limits.response_bytes)
+    app[STREAMS] = Streams(app[SHARED], limits)
     view.graphql_transport_ws_handler_class = type(
         "AppSharingHandler", (SharingHandler,), {"shared": app[SHARED], "limits": limits}
     )

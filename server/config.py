@@ -99,6 +99,7 @@ class Settings:
     operation_timeout: float = 10.0
     max_response_bytes: int = 10 * 1024 * 1024
     max_batch: int = 0  # operations per batched request; 0 turns batching off
+    max_subscriptions: int = 100  # per WebSocket, and HTTP streams per viewer
     rate_limit_per_minute: int = 120  # mutations per user; 0 turns the limit off
     rate_limit_burst: int = 30
     rate_limit_url: str | None = None  # memory:// or redis://; defaults to the broker's URL
@@ -170,6 +171,7 @@ class Settings:
             operation_timeout=_seconds(env, "HELPDESK_OPERATION_TIMEOUT", 10.0),
             max_response_bytes=_int(env, "HELPDESK_MAX_RESPONSE_BYTES", 10 * 1024 * 1024),
             max_batch=_int(env, "HELPDESK_MAX_BATCH", 0, zero_means_off=True),
+            max_subscriptions=_int(env, "HELPDESK_MAX_SUBSCRIPTIONS", 100),
             rate_limit_per_minute=_int(
                 env, "HELPDESK_RATE_LIMIT_PER_MINUTE", 120, zero_means_off=True
             ),

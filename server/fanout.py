@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Hashable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from graphql import (
@@ -48,6 +48,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage
 from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from resolvers.context import Context
 from schema.metadata import viewer_dependent_field_names
@@ -58,6 +59,7 @@ from services.availability import unavailable_dependency
 from services.errors import NotAuthenticated
 
 MAX_BACKLOG = 256  # messages waiting for one slow socket before it is disconnected
+SUBSCRIPTION = StrawberryOperationType.SUBSCRIPTION
 INCREMENTAL_REFUSED = "Incremental delivery is not supported over graphql-transport-ws"
 UNAVAILABLE_REASON = "Service temporarily unavailable; retry"
 
@@ -73,8 +75,37 @@ class _FieldNames(Visitor):
         self.arguments.update(argument.name.value for argument in node.arguments or ())
 
 
+def _parse(query: str | None, limits: QueryLimits) -> DocumentNode | None:
+    try:
+        return parse(
+            query or "",
+            max_lexical_tokens=limits.tokens,
+            max_comments=limits.tokens,
+            max_source_length=limits.characters,
+        )
+    except GraphQLError:
+        return None
+
+
+def operation_type(
+    query: str | None, operation_name: str | None, limits: QueryLimits
+) -> OperationType | None:
+    """The type of the operation a request runs; None when that is unknown (the document does
+    not parse, or names no such operation)."""
+    document = _parse(query, limits)
+    if document is None:
+        return None
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            operation_name is None
+            or (definition.name is not None and definition.name.value == operation_name)
+        ):
+            return definition.operation
+    return None
+
+
 def sharing_key(
-    operation: Operation[Context, None],
+    operation: Asked,
     context: Context,
     limits: QueryLimits,
     per_viewer: frozenset[str] = frozenset(),
@@ -83,14 +114,8 @@ def sharing_key(
     viewer = context.viewer
     if viewer is None:
         return None
-    try:
-        document: DocumentNode = parse(
-            operation.query,
-            max_lexical_tokens=limits.tokens,
-            max_comments=limits.tokens,
-            max_source_length=limits.characters,
-        )
-    except GraphQLError:
+    document = _parse(operation.query, limits)
+    if document is None:
         return None  # run alone: the schema reports the error
     definitions = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(definitions) != 1 or definitions[0].operation is not OperationType.SUBSCRIPTION:
@@ -108,46 +133,72 @@ def sharing_key(
     return (operation.query, variables, operation.operation_name, audience)
 
 
-class _Member:
-    """One subscriber of a group: its operation and socket; a task only while it lags behind."""
+class Asked(Protocol):
+    """What a subscriber asked for (a graphql-transport-ws `Operation`, or `Subscription`)."""
 
-    __slots__ = (
-        "__weakref__",
-        "backlog",
-        "group",
-        "handler",
-        "operation",
-        "request",
-        "sender",
-        "socket",
-    )
+    query: str
+    variables: dict[str, object] | None
+    operation_name: str | None
 
-    def __init__(self, handler: SharingHandler, operation: Operation[Context, None]) -> None:
-        self.handler = handler
+
+@dataclass(slots=True)
+class Subscription:
+    """A subscription asked for outside a socket (one HTTP stream)."""
+
+    query: str
+    variables: dict[str, object] | None
+    operation_name: str | None
+
+
+class Member:
+    """One subscriber of a group: what it asked for, who asks, and how its messages go out.
+
+    A task only while it lags behind. Subclasses say how a message is framed and written (a
+    WebSocket message, an SSE event, a multipart part) and how the subscription ends.
+    """
+
+    __slots__ = ("__weakref__", "backlog", "context", "group", "operation", "request", "sender")
+
+    def __init__(self, operation: Asked, context: Context, request: Any) -> None:
         self.operation = operation
-        self.socket: Any = getattr(handler.websocket, "ws", None)  # aiohttp WebSocketResponse
-        self.request: Any = getattr(handler.websocket, "request", None)  # its aiohttp request
+        self.context = context
+        self.request: Any = request  # the aiohttp request carrying it
         self.group: _Group | None = None  # None once it has left
         self.backlog: deque[str] | None = None  # messages waiting while the client lags
         self.sender: asyncio.Task[None] | None = None
 
+    @property
+    def completed(self) -> bool:
+        """Its last message is sent (or queued): nothing more goes out."""
+        raise NotImplementedError
+
     def frame(self, payload: str) -> str:
-        op_id = orjson.dumps(self.operation.id).decode()
-        return f'{{"id":{op_id},"type":"next","payload":{payload}}}'
+        """The message carrying one result (`payload`, JSON)."""
+        raise NotImplementedError
+
+    async def write(self, text: str) -> None:
+        raise NotImplementedError
+
+    async def finish(self, errors: list[GraphQLFormattedError] | None = None) -> None:
+        """The subscription's end: complete, or refused with `errors` before it ran."""
+        raise NotImplementedError
+
+    def drained(self) -> None:
+        """The messages that waited are all written."""
 
     async def deliver(self, payload: str) -> None:
-        """Hand a `next` payload to the socket without waiting for the client.
+        """Hand a `next` payload to the client without waiting for it.
 
-        Written at once when the socket's buffer is empty and the message is below its high-water
-        mark (the write cannot wait for the client to read); otherwise queued behind the messages
-        already waiting, which a task of the member's own writes.
+        Written at once when the connection's buffer is empty and the message is below its
+        high-water mark (the write cannot wait for the client to read); otherwise queued behind
+        the messages already waiting, which a task of the member's own writes.
         """
-        if self.operation.completed:
+        if self.completed:
             return
         text = self.frame(payload)
         if self.backlog is None and self._writable(len(text)):
             with contextlib.suppress(ConnectionResetError, RuntimeError):
-                await self.socket.send_str(text)
+                await self.write(text)
             return
         if self.backlog is None:
             self.backlog = deque()
@@ -167,9 +218,10 @@ class _Member:
         assert backlog is not None
         with contextlib.suppress(ConnectionResetError, RuntimeError):
             while backlog:
-                await self.socket.send_str(backlog.popleft())
+                await self.write(backlog.popleft())
         self.backlog = None
         self.sender = None
+        self.drained()
 
     def stop(self) -> None:
         """Forget the messages still waiting (the subscription is over for this member)."""
@@ -189,24 +241,56 @@ class _Member:
 
     async def send_next(self, payload: str) -> None:
         """A `next` message outside the group's stream (the expiry notice)."""
-        if self.operation.completed:
+        if self.completed:
             return
         with contextlib.suppress(ConnectionResetError, RuntimeError):
-            await self.socket.send_str(self.frame(payload))
+            await self.write(self.frame(payload))
 
-    async def finish(self, message: dict[str, Any]) -> None:
+
+class _SocketMember(Member):
+    """A subscription of a graphql-transport-ws socket."""
+
+    __slots__ = ("handler", "socket")
+
+    def __init__(self, handler: SharingHandler, operation: Operation[Context, None]) -> None:
+        super().__init__(operation, handler.context, getattr(handler.websocket, "request", None))
+        self.handler = handler
+        self.socket: Any = getattr(handler.websocket, "ws", None)  # aiohttp WebSocketResponse
+
+    @property
+    def ws_operation(self) -> Operation[Context, None]:
+        operation = self.operation
+        assert isinstance(operation, Operation)
+        return operation
+
+    @property
+    def completed(self) -> bool:
+        return self.ws_operation.completed
+
+    def frame(self, payload: str) -> str:
+        op_id = orjson.dumps(self.ws_operation.id).decode()
+        return f'{{"id":{op_id},"type":"next","payload":{payload}}}'
+
+    async def write(self, text: str) -> None:
+        await self.socket.send_str(text)
+
+    async def finish(self, errors: list[GraphQLFormattedError] | None = None) -> None:
         """The operation's last message (complete or error); the handler forgets it.
 
         A member that lags gets it after the messages still waiting, without waiting here.
         """
-        self.handler.members.pop(self.operation.id, None)
-        if self.backlog is not None and not self.operation.completed:
-            self.operation.completed = True
-            self.handler.forget_id(self.operation.id)
+        operation = self.ws_operation
+        message: dict[str, Any] = {"id": operation.id, "type": "complete"}
+        if errors is not None:
+            message = {"id": operation.id, "type": "error", "payload": errors}
+        self.handler.members.pop(operation.id, None)
+        if self.backlog is not None and not operation.completed:
+            operation.completed = True
+            self.handler.forget_id(operation.id)
             self.backlog.append(orjson.dumps(message).decode())
             return
         with contextlib.suppress(ConnectionResetError, RuntimeError, KeyError):
-            await self.operation.send_operation_message(message)  # type: ignore[arg-type]
+            await operation.send_operation_message(message)  # type: ignore[arg-type]
 
 
 def _high_water(transport: asyncio.WriteTransport) -> int:
@@ -216,9 +300,9 @@ def _high_water(transport: asyncio.WriteTransport) -> int:
 @dataclass(eq=False)
 class _Group:
     key: Hashable
-    operation: Operation[Context, None]
+    operation: Asked
     context: Context
-    members: set[_Member] = field(default_factory=set)
+    members: set[Member] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
 
 
@@ -234,7 +318,7 @@ class SharedSubscriptions:
         self._tasks: set[asyncio.Task[None]] = set()
         # Token expiries of all members in one heap, swept by one task (a timer per member
         # would cost a context copy each).
-        self._expiries: list[tuple[float, int, weakref.ref[_Member]]] = []
+        self._expiries: list[tuple[float, int, weakref.ref[Member]]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._sequence = 0
 
@@ -242,17 +326,19 @@ class SharedSubscriptions:
     def group_count(self) -> int:
         return len(self._groups)
 
-    def join(self, member: _Member, key: Hashable) -> _Group:
-        """Add the member to the group for `key`, starting the group if it is new."""
-        context: Context = member.handler.context
-        group = self._groups.get(key)
+    def join(self, member: Member, key: Hashable | None) -> _Group:
+        """Add the member to the group for `key`, starting the group if it is new; with no key
+        (a subscription that may not share), to a group of its own."""
+        context = member.context
+        group = None if key is None else self._groups.get(key)
         if group is not None:
             member.operation.query = group.operation.query  # one copy of the text per group
         else:
             # The group's own context never expires: expiry is each member's.
             group = _Group(key, member.operation, replace(context, expires_at=None))
             group.context.fresh_loaders()
-            self._groups[key] = group
+            if key is not None:
+                self._groups[key] = group
             group.task = asyncio.create_task(self._drive(group))
         group.members.add(member)
         member.group = group
@@ -264,7 +350,7 @@ class SharedSubscriptions:
                 self._sweeper = asyncio.create_task(self._sweep())
         return group
 
-    def leave(self, group: _Group, member: _Member) -> None:
+    def leave(self, group: _Group, member: Member) -> None:
         member.stop()
         member.group = None
         group.members.discard(member)
@@ -316,19 +402,20 @@ class SharedSubscriptions:
                 variable_values=operation.variables,
                 context_value=group.context,
                 operation_name=operation.operation_name,
+                allowed_operation_types=(SUBSCRIPTION,),
             )
             async with aclosing(source), aclosing(whole_results(source)) as results:
                 first = True
                 async for result in results:
                     if first and isinstance(result, PreExecutionError):
                         errors = [error.formatted for error in result.errors or []]
-                        await self._finish_all(group, "error", errors)
+                        await self._finish_all(group, errors)
                         return
                     first = False
                     if not isinstance(result, ExecutionResult):
                         # As Strawberry answers it: `next` has no shape for incremental results.
                         errors = [GraphQLError(INCREMENTAL_REFUSED).formatted]
-                        await self._finish_all(group, "error", errors)
+                        await self._finish_all(group, errors)
                         return
                     payload: dict[str, Any] = {"data": result.data}
                     if result.errors:
@@ -339,19 +426,18 @@ class SharedSubscriptions:
                     encoded = within_response_limit(payload, self._response_bytes).decode()
                     for member in list(group.members):
                         await member.deliver(encoded)
-            await self._finish_all(group, "complete")
+            await self._finish_all(group)
         finally:
             if self._groups.get(group.key) is group:
                 del self._groups[group.key]
 
-    async def _finish_all(self, group: _Group, kind: str, errors: list[Any] | None = None) -> None:
+    async def _finish_all(
+        self, group: _Group, errors: list[GraphQLFormattedError] | None = None
+    ) -> None:
         members, group.members = list(group.members), set()
         for member in members:
             member.group = None
-            message: dict[str, Any] = {"id": member.operation.id, "type": kind}
-            if errors is not None:
-                message["payload"] = errors
-            await member.finish(message)
+            await member.finish(errors)
 
 
 def _expired() -> GraphQLFormattedError:
@@ -359,9 +445,9 @@ def _expired() -> GraphQLFormattedError:
     return {"message": error.message, "extensions": {"code": error.code}}
 
 
-async def _send_expired(member: _Member) -> None:
+async def _send_expired(member: Member) -> None:
     await member.send_next(orjson.dumps({"data": None, "errors": [_expired()]}).decode())
-    await member.finish({"id": member.operation.id, "type": "complete"})
+    await member.finish()
 
 
 class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -381,7 +467,7 @@ class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.members: dict[str, tuple[_Group, _Member]] = {}
+        self.members: dict[str, tuple[_Group, Member]] = {}
 
     async def handle_connection_init(self, message: Any) -> None:
         try:
@@ -422,7 +508,7 @@ class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if key is None:
             await super().handle_subscribe(message)
             return
-        member = _Member(self, operation)
+        member = _SocketMember(self, operation)
         self.operations[operation.id] = operation
         self.members[operation.id] = (self.shared.join(member, key), member)
 

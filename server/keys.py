@@ -5,6 +5,7 @@ from __future__ import annotations
 import weakref
 
 from aiohttp import web
+from strawberry.http.streaming import HTTPStreamTransport
 
 from models.storage import IncomingFile, LocalStorage
 from pubsub import Broker
@@ -15,6 +16,7 @@ from server.errors import Outages
 from server.fanout import SharedSubscriptions
 from server.metrics import CountingBroker, Metrics
 from server.persisted import PersistedQueries
+from server.streams import Streams
 from services.attachments import Limits
 from services.live import EventFeed
 from services.rate_limit import Limiter
@@ -35,10 +37,12 @@ RATE_LIMITER = web.AppKey("rate_limiter", Limiter)
 PERSISTED = web.AppKey("persisted_queries", PersistedQueries)
 CATEGORY_TREE = web.AppKey("category_tree", CategoryTree)
 CACHING = web.AppKey("caching", HttpCaching)
+STREAMS = web.AppKey("streams", Streams)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 
 REQUEST_ID = web.RequestKey("request_id", str)
 VIEWER = web.RequestKey("viewer", Viewer)
 TOKEN_EXPIRES = web.RequestKey("token_expires", float)
 MEDIA_TYPE = web.RequestKey("media_type", str)
+STREAM: web.RequestKey[HTTPStreamTransport | None] = web.RequestKey("stream_transport")
 INCOMING: web.RequestKey[dict[str, IncomingFile]] = web.RequestKey("incoming_files")

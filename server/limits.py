@@ -64,6 +64,8 @@ class QueryLimits:
     nodes: int = 10_000
     seconds: float = 10.0  # execution deadline of a query or mutation, or of one event
     response_bytes: int = 10 * 1024 * 1024
+    # Subscriptions at once: per WebSocket, and per viewer over HTTP streams (one each).
+    subscriptions: int = 100
 
 
 def limit_error(message: str, limit: str, maximum: float, nodes: Any = None) -> GraphQLError:

@@ -3,9 +3,14 @@
 - Media types: `application/graphql-response+json` when the client accepts it (request errors are
   then 400 and carry no `data`), `application/json` otherwise (well-formed requests get 200);
   406 when the client accepts neither.
-- GET runs queries only: a mutation over GET is 405 with `Allow: POST`. A subscription over GET or
-  POST is 400 `BAD_REQUEST`: subscriptions need the WebSocket. POST takes JSON, or the
-  GraphQL multipart request for uploads; anything else is 415. Malformed bodies are 400.
+- GET runs queries and subscriptions: a mutation over GET is 405 with `Allow: POST`. POST takes
+  JSON, or the GraphQL multipart request for uploads; anything else is 415. Malformed bodies
+  are 400.
+- A subscription over GET or POST streams when the client accepts a stream (`text/event-stream`,
+  or `multipart/mixed;subscriptionSpec="1.0"`; see `server.streams`), at most
+  `QueryLimits.subscriptions` streams per viewer (429 beyond); without such an Accept it is 400
+  `BAD_REQUEST`, naming the ways to subscribe. A stream-only Accept serves subscriptions only
+  (406 for queries and mutations).
 - Every error body is JSON `{"errors": [{message, extensions: {code}}]}`.
 - Automatic persisted queries, bounded batching, bounded WebSocket messages.
 """
@@ -22,12 +27,14 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
+from graphql import OperationType as GraphQLOperationType
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.file_uploads.utils import replace_placeholders_with_files
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.http.streaming import HTTPStreamTransport
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
@@ -39,6 +46,7 @@ from resolvers.context import Context
 from server import auth
 from server.config import Settings
 from server.errors import UNAVAILABLE_CODE, label_request_error
+from server.fanout import Subscription, operation_type
 from server.keys import (
     BROKER,
     CATEGORY_TREE,
@@ -52,18 +60,23 @@ from server.keys import (
     SETTINGS,
     SOCKETS,
     STORAGE,
+    STREAM,
+    STREAMS,
     TOKEN_EXPIRES,
     VIEWER,
 )
-from server.limits import QueryLimits, response_too_large
+from server.limits import LIMIT_CODE, QueryLimits, response_too_large
 from server.persisted import PersistedQueryError
+from server.streams import stream_transport
 from services.errors import INTERNAL_CODE, RETRY_AFTER_SECONDS
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 SUBSCRIPTION = OperationType.SUBSCRIPTION
-SUBSCRIPTIONS_NEED_A_SOCKET = (
-    "Subscriptions run over WebSocket: open /graphql with the graphql-transport-ws subprotocol."
+SUBSCRIPTIONS_NEED_A_STREAM = (
+    "Subscriptions run over WebSocket (open /graphql with the graphql-transport-ws subprotocol), "
+    "over Server-Sent Events (Accept: text/event-stream), or as multipart HTTP "
+    '(Accept: multipart/mixed;subscriptionSpec="1.0").'
 )
 STATUS_CODES = {
     400: "BAD_REQUEST",
@@ -73,6 +86,18 @@ STATUS_CODES = {
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
+
+
+class Subscribe(Exception):
+    """The request is a subscription to stream over HTTP: raised out of execution to the view."""
+
+    def __init__(
+        self, transport: HTTPStreamTransport, subscription: Subscription, context: Context
+    ) -> None:
+        super().__init__()
+        self.transport = transport
+        self.subscription = subscription
+        self.context = context
 
 
 class RequestError(HTTPException):
@@ -154,6 +179,8 @@ class HelpdeskView(GraphQLView[Context, None]):
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         try:
             return await self.run(request=request)
+        except Subscribe as subscribe:
+            return await self.stream(request, subscribe)
         except RequestError as error:
             return self.error_response(
                 request, error.status_code, error.reason, error.code, error.headers
@@ -167,6 +194,25 @@ class HelpdeskView(GraphQLView[Context, None]):
             for incoming in request.get(INCOMING, {}).values():
                 incoming.discard()  # uploads not stored by a resolver leave nothing behind
 
+    async def stream(self, request: web.Request, subscribe: Subscribe) -> web.StreamResponse:
+        streams = request.app[STREAMS]
+        if not streams.admits(subscribe.context):
+            maximum = self.limits.subscriptions
+            return self.error_response(
+                request,
+                429,
+                f"At most {maximum} subscriptions stream at once per viewer: end one first.",
+                LIMIT_CODE,
+                extensions={"limit": "subscriptions", "max": maximum},
+            )
+        return await streams.serve(
+            request,
+            subscribe.transport,
+            subscribe.subscription,
+            subscribe.context,
+            headers={"X-Request-Id": request[REQUEST_ID]},
+        )
+
     def error_response(
         self,
         request: web.Request,
@@ -174,10 +220,13 @@ class HelpdeskView(GraphQLView[Context, None]):
         message: str,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        extensions: dict[str, object] | None = None,
     ) -> web.Response:
         return web.Response(
             status=status,
-            body=error_body(message, code or STATUS_CODES.get(status, "BAD_REQUEST")),
+            body=error_body(
+                message, code or STATUS_CODES.get(status, "BAD_REQUEST"), **(extensions or {})
+            ),
             content_type=request.get(MEDIA_TYPE) or JSON,
             headers=headers,
         )
@@ -193,8 +242,10 @@ class HelpdeskView(GraphQLView[Context, None]):
         )
 
     async def get_sub_response(self, request: web.Request) -> web.Response:
-        media = negotiate(request.headers.get("Accept"))
+        accept = request.headers.get("Accept")
+        media = negotiate(accept)
         request[MEDIA_TYPE] = media or ""
+        request[STREAM] = stream_transport(accept)
         response = web.Response()
         response.content_type = media or JSON
         return response
@@ -203,7 +254,7 @@ class HelpdeskView(GraphQLView[Context, None]):
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         raw: web.Request = request.request  # type: ignore[attr-defined]
-        if not raw[MEDIA_TYPE]:
+        if not raw[MEDIA_TYPE] and raw[STREAM] is None:
             raise RequestError(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.")
         if request.method == "GET":
             data: Any = self.parse_query_params(request.query_params)
@@ -219,6 +270,9 @@ class HelpdeskView(GraphQLView[Context, None]):
                 )
         if not isinstance(data, list):
             return _request_data(data)
+        raw[STREAM] = None  # a batch is answered whole: its subscriptions are refused
+        if not raw[MEDIA_TYPE]:
+            raise RequestError(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.")
         limit = raw.app[SETTINGS].max_batch
         if not limit:
             raise RequestError(400, "Batching is off: send one operation per request.")
@@ -243,6 +297,20 @@ class HelpdeskView(GraphQLView[Context, None]):
             query = request.app[PERSISTED].resolve(request_data.query, request_data.extensions)
         except PersistedQueryError as error:
             return _refused(error.message, error.code)
+        transport = request[STREAM]
+        if transport is not None:
+            kind = operation_type(query, request_data.operation_name, self.limits)
+            # A document that does not parse goes out through the stream when only a stream
+            # is accepted (as graphql-sse's protocol asks).
+            if kind is GraphQLOperationType.SUBSCRIPTION or (
+                kind is None and not request[MEDIA_TYPE]
+            ):
+                subscription = Subscription(
+                    query or "", request_data.variables, request_data.operation_name
+                )
+                raise Subscribe(transport, subscription, context)
+        # A stream-only Accept runs no query or mutation: 406.
+        allowed = OperationType.from_http(method) - {SUBSCRIPTION} if request[MEDIA_TYPE] else set()
         try:
             return await self.schema.execute(
                 query,
@@ -250,12 +318,16 @@ class HelpdeskView(GraphQLView[Context, None]):
                 variable_values=request_data.variables,
                 context_value=context,
                 operation_name=request_data.operation_name,
-                allowed_operation_types=OperationType.from_http(method) - {SUBSCRIPTION},
+                allowed_operation_types=allowed,
                 operation_extensions=request_data.extensions,
             )
         except InvalidOperationTypeError as error:
             if error.operation_type is SUBSCRIPTION:
-                raise RequestError(400, SUBSCRIPTIONS_NEED_A_SOCKET) from error
+                raise RequestError(400, SUBSCRIPTIONS_NEED_A_STREAM) from error
+            if not request[MEDIA_TYPE]:
+                raise RequestError(
+                    406, f"Accept {GRAPHQL_RESPONSE} or {JSON} for queries and mutations."
+                ) from error
             if method == "GET":
                 raise RequestError(
                     405, error.as_http_error_reason(method), headers={"Allow": "POST"}
