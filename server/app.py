@@ -211,6 +211,7 @@ def _watch_live(app: web.Application) -> None:
         sockets = app[SOCKETS]
         return live_families(
             sockets=sum(1 for s in tuple(sockets) if not s.closed),
+            streams=app[STREAMS].count,
             subscriptions=app[FEED].subscriber_count,
             published=app[COUNTING].published,
             failed=app[COUNTING].failed,
@@ -274,7 +275,6 @@ def create_app(settings: Settings) -> web.Application:
     app[FEED] = EventFeed(app[BROKER])
     app[SOCKETS] = weakref.WeakSet()
     app[STORAGE] = LocalStorage(Path(settings.data_dir))
-    _watch_live(app)
     app[LIMITS] = Limits(
         max_bytes=settings.attachment_max_bytes,
         per_message=settings.attachments_per_message,
@@ -389,6 +389,7 @@ def create_app(settings: Settings) -> web.Application:
     view.max_subscriptions_per_connection = limits.subscriptions
     app[SHARED] = SharedSubscriptions(schema, limits.response_bytes)
     app[STREAMS] = Streams(app[SHARED], limits)
+    _watch_live(app)
     view.graphql_transport_ws_handler_class = type(
         "AppSharingHandler", (SharingHandler,), {"shared": app[SHARED], "limits": limits}
     )

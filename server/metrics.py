@@ -118,10 +118,20 @@ class _Callback(Collector):
 
 
 def live_families(
-    *, sockets: int, subscriptions: int, published: int, failed: int, delivered: int, pool: int
+    *,
+    sockets: int,
+    streams: int,
+    subscriptions: int,
+    published: int,
+    failed: int,
+    delivered: int,
+    pool: int,
 ) -> Iterator[Any]:
     yield GaugeMetricFamily(
         "helpdesk_websocket_connections", "Open WebSocket connections.", value=sockets
+    )
+    yield GaugeMetricFamily(
+        "helpdesk_http_subscription_streams", "Open SSE and multipart streams.", value=streams
     )
     yield GaugeMetricFamily(
         "helpdesk_subscriptions", "Active subscriptions in this process.", value=subscriptions

@@ -34,8 +34,10 @@ class Node:
         await self.process.wait()
 
 
-async def start(script: Path, api: Api, token: str, after: str = "") -> Node:
-    url = f"ws://127.0.0.1:{api.client.server.port}/graphql"
+async def start(
+    script: Path, api: Api, token: str, after: str = "", *, url: str | None = None
+) -> Node:
+    url = url or f"ws://127.0.0.1:{api.client.server.port}/graphql"
     process = await asyncio.create_subprocess_exec(
         "node", str(script), url, token, after, stdout=asyncio.subprocess.PIPE
     )

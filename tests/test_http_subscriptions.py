@@ -11,6 +11,7 @@ from server.app import SHARED
 from tests.conftest import Api, Backend, serve
 from tests.fixtures import REPLY, create_ticket
 from tests.http_stream import ACCEPTS, request, subscribe
+from tests.test_operations import sample
 from tests.ws import connect
 
 EVENTS = """subscription($ticketId: ID, $after: String) {
@@ -149,6 +150,10 @@ async def test_the_cost_limit_refuses_before_anything_runs(api: Api, kind: str) 
 
 @KINDS
 async def test_without_a_token_the_subscription_is_unauthenticated(api: Api, kind: str) -> None:
+    response = await request(api.client, kind, EVENTS, token="not-a-token")
+    assert response.status == 401  # a bad token: refused before anything streams
+    body = await response.json()
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     stream = await subscribe(api.client, kind, EVENTS)
     try:
         event, result = await stream.event()
@@ -157,14 +162,6 @@ async def test_without_a_token_the_subscription_is_unauthenticated(api: Api, kin
         assert await stream.event() == ("complete", None)
     finally:
         stream.close()
-
-
-@KINDS
-async def test_a_bad_token_is_refused_before_streaming(api: Api, kind: str) -> None:
-    response = await request(api.client, kind, EVENTS, token="not-a-token")
-    assert response.status == 401
-    body = await response.json()
-    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 @pytest.mark.parametrize("accept", [None, "application/json", "application/graphql-response+json"])
@@ -191,6 +188,15 @@ async def test_a_stream_only_accept_serves_subscriptions_only(api: Api) -> None:
     response = await api.client.post("/graphql", json=body, headers=headers)
     assert response.status == 406
     assert (await api.gql("{ tickets { totalCount } }", as_="ann"))["tickets"]["totalCount"] == 0
+    stream = await subscribe(
+        api.client, "sse", "subscription { ticketEvents(after: ", token=api.token("ann")
+    )
+    try:
+        event, result = await stream.event()  # a syntax error, reported through the stream
+        assert event == "next" and result["errors"][0]["message"].startswith("Syntax Error")
+        assert await stream.event() == ("complete", None)
+    finally:
+        stream.close()
 
 
 async def test_streams_per_viewer_are_bounded(backend: Backend) -> None:
@@ -210,3 +216,28 @@ async def test_streams_per_viewer_are_bounded(backend: Backend) -> None:
             other.close()
         finally:
             first.close()
+        # The server notices the client gone (within a second) and admits a new stream.
+        for _ in range(100):
+            response = await request(client, "sse", EVENTS, token=api.token("ann"))
+            if response.status == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert response.status == 200
+        response.close()
+
+
+async def open_streams(api: Api) -> float:
+    text = await (await api.client.get("/metrics")).text()
+    return sample(text, "helpdesk_http_subscription_streams")
+
+
+async def test_open_streams_are_measured_and_end_when_their_client_leaves(api: Api) -> None:
+    stream = await subscribe(api.client, "multipart", EVENTS, token=api.token("ann"))
+    assert await open_streams(api) == 1
+    stream.close()
+    for _ in range(100):
+        if await open_streams(api) == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert await open_streams(api) == 0
+    await groups_become(api, 0)

@@ -1,4 +1,5 @@
-"""SIGTERM: sockets closed with 1001, the request in flight answered, the process gone in time.
+"""SIGTERM: sockets closed with 1001, HTTP subscription streams ended, the request in flight
+answered, the process gone in time.
 
 The real `helpdesk serve` process, on SQLite: the test holds the database's write lock so that a
 mutation is still running when the signal arrives, then lets it finish.
@@ -80,6 +81,13 @@ async def test_sigterm_closes_sockets_answers_in_flight_requests_and_exits(
                     "payload": {"query": "subscription { ticketEvents { id } }"},
                 }
             )
+            stream = await session.post(
+                f"{base}/graphql",
+                json={"query": "subscription { ticketEvents { id } }"},
+                headers={**headers, "Accept": "text/event-stream"},
+            )
+            assert stream.status == 200
+            assert stream.headers["Content-Type"] == "text/event-stream"
             # Sign in once (the user row), then hold the write lock: the next write waits.
             async with session.post(
                 f"{base}/graphql", json={"query": "{ me { id } }"}, headers=headers
@@ -115,6 +123,10 @@ async def test_sigterm_closes_sockets_answers_in_flight_requests_and_exits(
             closing = await ws.receive(timeout=BOUND)
             assert closing.type == aiohttp.WSMsgType.CLOSE
             assert closing.data == 1001
+            # The stream ends without `complete`: its client reconnects (and resumes with `after`).
+            rest = await asyncio.wait_for(stream.content.read(), BOUND)
+            assert b"complete" not in rest
+            stream.close()
             lock.rollback()  # the mutation may go on
             lock.close()
             response = await asyncio.wait_for(in_flight, BOUND)
