@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from server.caching import vary
+from server.keys import CORS_HEADERS
 
 ALLOW_HEADERS = (
     "Authorization, Content-Type, Accept, X-Request-Id, Apollo-Require-Preflight, "
@@ -50,6 +51,9 @@ def cors(origins: tuple[str, ...]) -> Middleware:
                     "Vary": "Origin",
                 },
             )
+        headers: dict[str, str] = {}
+        _annotate(headers, origin, permitted(origin))
+        request[CORS_HEADERS] = headers  # for a stream, whose handler sends its headers itself
         try:
             response = await handler(request)
         except web.HTTPException as raised:

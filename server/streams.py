@@ -162,7 +162,10 @@ class Streams:
         headers: dict[str, str],
     ) -> web.StreamResponse:
         """Stream the subscription's results until it ends, the client leaves, or shutdown."""
-        response = web.StreamResponse(headers={**transport.headers, **HEADERS, **headers})
+        vary = ", ".join(v for v in (HEADERS["Vary"], headers.get("Vary")) if v)
+        response = web.StreamResponse(
+            headers={**transport.headers, **HEADERS, **headers, "Vary": vary}
+        )
         member = StreamMember(subscription, context, request, transport, response)
         viewer = context.viewer
         self._open.add(member)

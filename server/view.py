@@ -50,6 +50,7 @@ from server.fanout import Subscription, operation_type
 from server.keys import (
     BROKER,
     CATEGORY_TREE,
+    CORS_HEADERS,
     FEED,
     INCOMING,
     LIMITS,
@@ -210,7 +211,7 @@ class HelpdeskView(GraphQLView[Context, None]):
             subscribe.transport,
             subscribe.subscription,
             subscribe.context,
-            headers={"X-Request-Id": request[REQUEST_ID]},
+            headers={**request.get(CORS_HEADERS, {}), "X-Request-Id": request[REQUEST_ID]},
         )
 
     def error_response(

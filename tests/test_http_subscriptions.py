@@ -241,3 +241,25 @@ async def test_open_streams_are_measured_and_end_when_their_client_leaves(api: A
         await asyncio.sleep(0.1)
     assert await open_streams(api) == 0
     await groups_become(api, 0)
+
+
+async def test_a_stream_carries_cors_and_cache_headers(backend: Backend) -> None:
+    frontend = "https://app.example.com"
+    async with serve(backend, cors_origins=(frontend,)) as client:
+        headers = {
+            "Accept": ACCEPTS["sse"],
+            "Authorization": f"Bearer {Api(client).token('ann')}",
+            "Origin": frontend,
+        }
+        response = await client.post("/graphql", json={"query": EVENTS}, headers=headers)
+        try:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "text/event-stream"
+            assert response.headers["Access-Control-Allow-Origin"] == frontend
+            assert "X-Request-Id" in response.headers["Access-Control-Expose-Headers"]
+            assert response.headers["X-Request-Id"]
+            assert "no-store" in response.headers["Cache-Control"]
+            vary = {v.strip() for v in response.headers["Vary"].split(",")}
+            assert {"Origin", "Authorization"} <= vary
+        finally:
+            response.close()
