@@ -2,13 +2,17 @@
 
 Strawberry executes a subscription's selection for every subscriber. Here subscriptions with the
 same document, variables and *audience* share one execution: each event is resolved and
-serialized once, and the same text goes to every socket, wrapped in its own operation id.
+serialized once, and the same text goes to every member, framed for its transport: a
+graphql-transport-ws message with its operation id (`_SocketMember`), an SSE event or a multipart
+part (`server.streams.StreamMember`). A subscription that may not share (a replay, an anonymous
+one) over HTTP runs as a group of its own, so both transports answer alike.
 
 Audience: staff of one role (agents, or admins) see the same events, so they share unless the
 selection names a field declared per viewer (`schema.metadata.PER_VIEWER`, e.g. `viewerCan`); a
 customer shares only with their own other tabs. Replays (`after`) are per subscriber and never
-shared. Token expiry stays per subscriber, and every new operation on a socket whose token has
-expired is refused (`SharingHandler.handle_subscribe`).
+shared. Token expiry stays per subscriber (one sweeper ends each member when its token expires),
+and every new operation on a socket whose token has expired is refused
+(`SharingHandler.handle_subscribe`; over HTTP, signing in refuses the token).
 
 Sends never wait on a client: a member whose socket is not keeping up gets its messages queued
 and written by a task of its own, so a slow client delays nobody else; one that falls

@@ -143,6 +143,7 @@ class Streams:
         self._open: set[StreamMember] = set()
         self._per_viewer: Counter[str] = Counter()
         self._keeper: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def count(self) -> int:
@@ -179,6 +180,8 @@ class Streams:
                 await member.heartbeat(time.monotonic())
             else:
                 member.heartbeat_at = time.monotonic() + transport.heartbeat_interval
+            if self._closed:
+                return response  # shutting down: it ends at once, without `complete`
             key = sharing_key(subscription, context, self.limits, self.shared.per_viewer)
             self.shared.join(member, key)
             self._keep()
@@ -198,6 +201,7 @@ class Streams:
 
     def close(self) -> None:
         """At shutdown: every stream ends (without `complete`: the clients reconnect)."""
+        self._closed = True
         if self._keeper is not None:
             self._keeper.cancel()
         for member in list(self._open):

@@ -216,6 +216,13 @@ async def test_streams_per_viewer_are_bounded(backend: Backend) -> None:
             other.close()
         finally:
             first.close()
+        # The same bound holds per WebSocket.
+        socket = await connect(client, {"token": api.token("ann")})
+        await socket.subscribe(EVENTS)
+        second = await socket.subscribe(EVENTS)
+        refusal = await socket.receive()
+        assert refusal["id"] == second and refusal["type"] == "error", refusal
+        await socket.close()
         # The server notices the client gone (within a second) and admits a new stream.
         for _ in range(100):
             response = await request(client, "sse", EVENTS, token=api.token("ann"))
