@@ -35,12 +35,12 @@ from strawberry.http.streaming import (
 )
 
 from resolvers.context import Context
+from server.caching import VARY, uncacheable, vary
 from server.fanout import Member, SharedSubscriptions, Subscription, sharing_key
 from server.limits import QueryLimits
 
 TICK_SECONDS = 1.0  # how often heartbeats fall due and clients gone are noticed
 TRANSPORTS: tuple[type[HTTPStreamTransport], ...] = (SSETransport, MultipartSubscriptionTransport)
-HEADERS = {"Cache-Control": "private, no-store, no-transform", "Vary": "Authorization"}
 
 
 def stream_transport(accept: str | None) -> HTTPStreamTransport | None:
@@ -163,10 +163,9 @@ class Streams:
         headers: dict[str, str],
     ) -> web.StreamResponse:
         """Stream the subscription's results until it ends, the client leaves, or shutdown."""
-        vary = ", ".join(v for v in (HEADERS["Vary"], headers.get("Vary")) if v)
-        response = web.StreamResponse(
-            headers={**transport.headers, **HEADERS, **headers, "Vary": vary}
-        )
+        response = web.StreamResponse(headers={**transport.headers, **headers})
+        response.headers["Cache-Control"] = uncacheable(request)  # sent now, not after
+        vary(response.headers, *VARY)
         member = StreamMember(subscription, context, request, transport, response)
         viewer = context.viewer
         self._open.add(member)
