@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install run test lint format schema schema-check clean \
+.PHONY: install web-assets web-manifest screenshot run test lint format schema schema-check clean \
 	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale bench-cost bench-image-decode
 
 $(STAMP): pyproject.toml
@@ -13,7 +13,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) web-assets
+
+# The browser files GraphiQL and the dashboard load, pinned by web/package-lock.json and
+# web/vendor.json. Without npm the pages say how to install them; the API works either way.
+web-assets:
+	@if [ web/node_modules/.package-lock.json -nt web/package-lock.json ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  cd web && npm ci --omit=dev --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: GraphiQL and /dashboard need 'cd web && npm ci --omit=dev'"; fi
+
+# After changing web/package.json (and `npm install` in web/): pin the served files again.
+web-manifest: install
+	$(BIN)/python -m server.webui web
+
+# docs/dashboard.png: the dashboard with demo data, rendered in headless Chromium.
+screenshot: install
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	node tests/js/screenshot.mjs docs/dashboard.png
 
 run: install
 	$(BIN)/helpdesk migrate
@@ -64,4 +81,4 @@ bench-scale: install
 	$(BIN)/python -m bench.history --sizes 10000,1000000
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache web/node_modules

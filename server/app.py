@@ -64,6 +64,7 @@ from server.pipeline import OperationPipeline
 from server.rate_limiters import limiter_from_url
 from server.streams import Streams
 from server.view import HelpdeskView, error_body
+from server.webui import register as register_pages
 from services import attachments, categories
 from services.attachments import Limits
 from services.availability import unavailable_dependency
@@ -404,4 +405,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/readyz", readyz)
+    register_pages(app, Path(settings.web_dir))
     return app

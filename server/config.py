@@ -85,6 +85,7 @@ class Settings:
     introspection: bool = True
     log_level: str = "INFO"
     data_dir: str = "data"
+    web_dir: str = "web"  # the browser pages' folder: templates, scripts, pinned npm files
     attachment_max_bytes: int = 10 * 1024 * 1024
     attachments_per_message: int = 10
     attachment_quota_bytes: int = 200 * 1024 * 1024
@@ -157,6 +158,7 @@ class Settings:
             introspection=_bool(env.get("HELPDESK_INTROSPECTION", "true")),
             log_level=log_level,
             data_dir=env.get("HELPDESK_DATA_DIR", "data"),
+            web_dir=env.get("HELPDESK_WEB_DIR", "web"),
             attachment_max_bytes=_int(env, "HELPDESK_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
             attachments_per_message=_int(env, "HELPDESK_ATTACHMENTS_PER_MESSAGE", 10),
             attachment_quota_bytes=_int(env, "HELPDESK_ATTACHMENT_QUOTA_BYTES", 200 * 1024 * 1024),

@@ -69,6 +69,7 @@ from server.keys import (
 from server.limits import LIMIT_CODE, QueryLimits, response_too_large
 from server.persisted import PersistedQueryError
 from server.streams import stream_transport
+from server.webui import graphiql_page
 from services.errors import INTERNAL_CODE, RETRY_AFTER_SECONDS
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -241,6 +242,9 @@ class HelpdeskView(GraphQLView[Context, None]):
             and params.get("extensions") is None
             and "text/html" in request.headers.get("accept", "")
         )
+
+    async def render_graphql_ide(self, request: web.Request) -> web.Response:
+        return graphiql_page(request)  # served from this origin: server/webui.py
 
     async def get_sub_response(self, request: web.Request) -> web.Response:
         accept = request.headers.get("Accept")
