@@ -96,6 +96,13 @@ class WebAssets:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.vendor: dict[str, VendorFile] = {}
+        self.own: dict[str, AppFile] = {}
+        self.templates: dict[str, string.Template] = {}
+        if not (root / MANIFEST).is_file():
+            # The API serves on; the pages say what is wrong.
+            log.warning("no browser pages: the web folder is missing", web_dir=str(root))
+            return
         manifest = json.loads((root / MANIFEST).read_text())
         self.vendor = {
             entry.key: entry for entry in (VendorFile(**item) for item in manifest["files"])
@@ -147,7 +154,14 @@ class WebAssets:
         return "\n    ".join(lines)
 
     def page(self, template: str, names: list[str], **values: str) -> web.Response:
-        if self.missing():
+        if not self.templates:
+            where = html.escape(str(self.root.resolve()))
+            body = (
+                "<!doctype html><title>Helpdesk: no web folder</title>"
+                f"<p>No <code>{MANIFEST}</code> in <code>{where}</code>: set HELPDESK_WEB_DIR "
+                "to the project's <code>web/</code> folder.</p>"
+            )
+        elif self.missing():
             body = self.templates["install"].substitute(
                 hint=INSTALL_HINT, styles=self.tags(["pages.css"])
             )
@@ -210,6 +224,7 @@ async def vendor_file(request: web.Request) -> web.Response:
     return web.Response(
         body=data,
         content_type=CONTENT_TYPES[Path(entry.path).suffix],
+        charset="utf-8",
         headers={"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"},
     )
 
@@ -221,6 +236,7 @@ async def app_file(request: web.Request) -> web.Response:
     return web.Response(
         body=own.body,
         content_type=CONTENT_TYPES[Path(own.name).suffix],
+        charset="utf-8",
         headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
     )
 

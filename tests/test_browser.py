@@ -155,6 +155,17 @@ async def test_without_installed_files_the_pages_say_how_to_install_them(
         assert answer.status == 200
 
 
+async def test_without_the_web_folder_the_api_still_serves(
+    backend: Backend, tmp_path: Path
+) -> None:
+    async with serve(backend, web_dir=str(tmp_path / "nowhere")) as client:
+        page = await client.get("/dashboard")
+        assert page.status == 200
+        assert "HELPDESK_WEB_DIR" in await page.text()
+        answer = await client.post("/graphql", json={"query": "{ categories { slug } }"})
+        assert answer.status == 200
+
+
 # --- GraphiQL in Chromium -----------------------------------------------------------------------
 
 
