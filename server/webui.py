@@ -136,7 +136,7 @@ class WebAssets:
         raise KeyError(f"{package}/{path} is not in {MANIFEST}")
 
     def tags(self, names: list[str]) -> str:
-        """`<link>`/`<script>` tags with integrity for vendor (`package/path`) and own files."""
+        """`<link>`/`<script>` tags with integrity for vendor (`package:path`) and own files."""
         lines = []
         for name in names:
             package, _, path = name.partition(":")
@@ -155,7 +155,7 @@ class WebAssets:
 
     def page(self, template: str, names: list[str], **values: str) -> web.Response:
         if not self.templates:
-            where = html.escape(str(self.root.resolve()))
+            where = html.escape(str(self.root))
             body = (
                 "<!doctype html><title>Helpdesk: no web folder</title>"
                 f"<p>No <code>{MANIFEST}</code> in <code>{where}</code>: set HELPDESK_WEB_DIR "
