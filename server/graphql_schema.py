@@ -14,6 +14,7 @@ from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
 from schema.execution import FastPathExecutionContext
+from schema.scalars import SCALARS
 
 
 class HelpdeskSchema(strawberry.Schema):
@@ -32,4 +33,5 @@ def build_schema(
         extensions=list(extensions),
         config=config,
         execution_context_class=FastPathExecutionContext,
+        scalar_overrides=dict(SCALARS),
     )

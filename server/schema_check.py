@@ -5,16 +5,19 @@
   (one `TYPE: description` per line, `#` comments saying why).
 - The baseline is `schema.graphql` at HEAD while it has uncommitted changes; otherwise it is the
   version before the last commit that changed it, so the latest change stays checked after it lands.
-- Lint: every type, field and argument of the public schema has a description.
+- Lint: every type, field and argument of the public schema has a description, and every custom
+  scalar names the specification its values follow (`@specifiedBy`), for clients to map it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from graphql import (
+    GraphQLScalarType,
     GraphQLSchema,
     build_schema,
     find_breaking_changes,
@@ -34,11 +37,16 @@ class Report:
     allowed: list[str]
     dangerous: list[str]
     lint: list[str]
+    unspecified: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def failures(self) -> list[str]:
         unmarked = [f"breaking change not marked intended: {c}" for c in self.breaking]
-        return unmarked + [f"missing description: {item}" for item in self.lint]
+        return (
+            unmarked
+            + [f"missing description: {item}" for item in self.lint]
+            + [f"custom scalar without @specifiedBy: {name}" for name in self.unspecified]
+        )
 
 
 def lint(schema: GraphQLSchema) -> list[str]:
@@ -55,6 +63,17 @@ def lint(schema: GraphQLSchema) -> list[str]:
                 if not arg.description:
                     missing.append(f"{name}.{field_name}({arg_name})")
     return missing
+
+
+def unspecified_scalars(schema: GraphQLSchema) -> list[str]:
+    return [
+        name
+        for name, graphql_type in schema.type_map.items()
+        if isinstance(graphql_type, GraphQLScalarType)
+        and not name.startswith("__")
+        and name not in BUILT_IN
+        and not graphql_type.specified_by_url
+    ]
 
 
 def describe(change: object) -> str:
@@ -112,10 +131,12 @@ def check(code_sdl: str, root: Path = ROOT) -> Report:
     dangerous: list[str] = []
     if base is not None:
         unmarked, marked, dangerous = compare(base[1], code_sdl, read_allowed(root))
+    code_schema = build_schema(code_sdl)
     return Report(
         baseline=None if base is None else base[0],
         breaking=unmarked,
         allowed=marked,
         dangerous=dangerous,
-        lint=lint(build_schema(code_sdl)),
+        lint=lint(code_schema),
+        unspecified=unspecified_scalars(code_schema),
     )

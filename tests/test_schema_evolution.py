@@ -59,6 +59,15 @@ def test_lint_names_every_undescribed_type_field_and_argument() -> None:
     assert lint(build_schema(V1)) == []
 
 
+def test_every_custom_scalar_names_its_specification(repo: Path) -> None:
+    unspecified = V1 + '\n"""A moment."""\nscalar Moment\n'
+    assert check(unspecified, root=repo).failures == ["custom scalar without @specifiedBy: Moment"]
+    specified = unspecified.replace(
+        "scalar Moment", 'scalar Moment @specifiedBy(url: "https://example.com/moment")'
+    )
+    assert check(specified, root=repo).failures == []
+
+
 def git(root: Path, *args: str) -> None:
     subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
