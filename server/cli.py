@@ -1,10 +1,12 @@
-"""`helpdesk` command: serve, migrate, seed-demo, token, export-schema, schema-check."""
+"""`helpdesk` command: serve, migrate, seed-demo, token, export-schema, schema-check,
+possible-types."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import gc
+import json
 import os
 import sys
 import threading
@@ -14,18 +16,35 @@ from pathlib import Path
 
 import uvloop
 from aiohttp import web
+from graphql import GraphQLSchema, is_abstract_type
 
 from models import db
 from server import auth
 from server.app import create_app
 from server.config import ConfigError, Settings
+from server.graphql_schema import build_schema
 from server.logs import configure, url_password
 
 
 def schema_sdl() -> str:
-    from server.graphql_schema import build_schema
-
     return str(build_schema()).rstrip() + "\n"
+
+
+def possible_types(schema: GraphQLSchema) -> dict[str, list[str]]:
+    """Apollo Client's `possibleTypes`: every union and interface with its object types, so the
+    cache matches fragments on an abstract type (`... on TimelineItem`) without guessing."""
+    return {
+        name: sorted(member.name for member in schema.get_possible_types(graphql_type))
+        for name, graphql_type in sorted(schema.type_map.items())
+        if is_abstract_type(graphql_type) and not name.startswith("__")
+    }
+
+
+def write_output(text: str, output: str) -> None:
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
 
 
 def schema_check() -> int:
@@ -86,9 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "schema-check", help="breaking changes against the last committed SDL, and schema lint"
     )
+    possible = commands.add_parser(
+        "possible-types", help="write Apollo Client's possibleTypes (unions, interfaces) as JSON"
+    )
+    possible.add_argument("--output", default="-", help="file, or - for stdout (the default)")
     args = parser.parse_args(argv)
     if args.command == "schema-check":
         return schema_check()
+    if args.command == "possible-types":
+        write_output(
+            json.dumps(possible_types(build_schema()._schema), indent=2) + "\n", args.output
+        )
+        return 0
 
     try:
         settings = Settings.from_env()
@@ -164,11 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     elif args.command == "export-schema":
-        sdl = schema_sdl()
-        if args.output == "-":
-            sys.stdout.write(sdl)
-        else:
-            Path(args.output).write_text(sdl, encoding="utf-8")
+        write_output(schema_sdl(), args.output)
     return 0
 
 
