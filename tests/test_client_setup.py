@@ -127,3 +127,18 @@ async def test_apollo_client_warns_of_lost_data_without_the_cache_policies(
     lost = [line for line in run.console if "Cache data may be lost" in line]
     assert any("viewerCan field of a Ticket object" in line for line in lost), run.console
     assert any("ticketStats field of a Query object" in line for line in lost), run.console
+
+
+async def test_urql_queries_and_subscribes(api: Api, js_packages: Path) -> None:
+    tickets = await given_three_tickets(api)
+    http_url, ws_url = urls(api)
+
+    run = await node(js_packages / "clients" / "urql-check.mjs", http_url, ws_url, api.token("ann"))
+
+    assert run.step("page") == [tickets[2]["number"], tickets[1]["number"]]
+    assert run.step("events") == [
+        ["MESSAGE_ADDED", "logged", True],
+        ["MESSAGE_ADDED", "live", True],
+    ]
+    assert run.console == []
+    assert run.status == 0, run.lines
