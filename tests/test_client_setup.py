@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from server.cli import main as helpdesk
-from tests.conftest import Api
+from tests.conftest import REPO, Api
 from tests.fixtures import create_ticket
 
 CLIENT_SECONDS = 120  # a guard against a hung client, not a measurement
@@ -142,3 +144,71 @@ async def test_urql_queries_and_subscribes(api: Api, js_packages: Path) -> None:
     ]
     assert run.console == []
     assert run.status == 0, run.lines
+
+
+def workspace(js_packages: Path, tmp_path: Path, name: str) -> Path:
+    """A copy of tests/js/clients/<name> with the operations and the checked-in SDL, so that
+    whatever the tool generates stays in the temporary directory."""
+    clients = js_packages / "clients"
+    root = tmp_path / name
+    shutil.copytree(clients / name, root)
+    shutil.copytree(clients / "operations", root / "operations")
+    shutil.copy(REPO / "schema.graphql", root / "schema.graphql")
+    (root / "node_modules").symlink_to(js_packages / "node_modules", target_is_directory=True)
+    return root
+
+
+def tool(root: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(root / "node_modules" / ".bin" / name), *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_SECONDS,
+    )
+
+
+def test_codegen_types_the_operations_and_tsc_strict_accepts_their_use(
+    js_packages: Path, tmp_path: Path
+) -> None:
+    root = workspace(js_packages, tmp_path, "codegen")
+
+    generated = tool(root, "graphql-codegen", "--config", "codegen.ts")
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    checked = tool(root, "tsc", "-p", ".")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    # The check has teeth: DateTime is typed as a string, not as anything.
+    (root / "src" / "wrong.ts").write_text(
+        'import type { TicketsPageQuery } from "./gql/graphql";\n'
+        "type Created = TicketsPageQuery['tickets']['edges'][number]['node']['createdAt'];\n"
+        "export const seconds = (at: Created): number => at;\n"
+    )
+    wrong = tool(root, "tsc", "-p", ".")
+    assert wrong.returncode != 0
+    assert "Type 'string' is not assignable to type 'number'" in wrong.stdout
+
+
+def test_codegen_refuses_a_custom_scalar_left_unmapped(js_packages: Path, tmp_path: Path) -> None:
+    root = workspace(js_packages, tmp_path, "codegen")
+    config = root / "codegen.ts"
+    config.write_text(config.read_text().replace(', Upload: "File"', ""))
+
+    generated = tool(root, "graphql-codegen", "--config", "codegen.ts")
+
+    assert generated.returncode != 0
+    assert "Unknown scalar type Upload" in generated.stdout + generated.stderr
+
+
+def test_relay_compiler_accepts_the_fragments_and_the_pagination_query(
+    js_packages: Path, tmp_path: Path
+) -> None:
+    root = workspace(js_packages, tmp_path, "relay")
+
+    compiled = tool(root, "relay-compiler", "--noWatchman", "--output", "quiet-with-errors")
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    validated = tool(
+        root, "relay-compiler", "--noWatchman", "--validate", "--output", "quiet-with-errors"
+    )
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert (root / "src" / "__generated__" / "TicketListPaginationQuery.graphql.ts").exists()
