@@ -212,3 +212,13 @@ def test_relay_compiler_accepts_the_fragments_and_the_pagination_query(
     )
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert (root / "src" / "__generated__" / "TicketListPaginationQuery.graphql.ts").exists()
+
+
+async def test_clients_read_each_custom_scalars_specification(api: Api) -> None:
+    query = "query ($name: String!) { __type(name: $name) { kind specifiedByURL } }"
+    for name, url in [
+        ("DateTime", "https://datatracker.ietf.org/doc/html/rfc3339"),
+        ("Upload", "https://github.com/jaydenseric/graphql-multipart-request-spec"),
+    ]:
+        data = await api.gql(query, {"name": name})
+        assert data["__type"] == {"kind": "SCALAR", "specifiedByURL": url}

@@ -1,6 +1,18 @@
+// #region readme
 import type { ApolloClient } from "@apollo/client";
-import { graphql } from "./gql";
 import { TicketsPageDocument, type TicketStatus } from "./gql/graphql";
+
+// DateTime arrives as an RFC 3339 string; `status` is one of TicketStatus.
+export async function newestTicket(
+  client: ApolloClient,
+): Promise<{ number: number; createdAt: string; status: TicketStatus } | null> {
+  const { data } = await client.query({ query: TicketsPageDocument, variables: { first: 1 } });
+  const node = data?.tickets.edges[0]?.node;
+  return node ? { number: node.number, createdAt: node.createdAt, status: node.status } : null;
+}
+// #endregion readme
+
+import { graphql } from "./gql";
 
 // Operations written in code are typed by the generated graphql() too.
 export const TicketSummary = graphql(`
@@ -21,15 +33,6 @@ export const TicketSummary = graphql(`
     }
   }
 `);
-
-// DateTime arrives as an RFC 3339 string; `status` is one of TicketStatus.
-export async function newestTicket(
-  client: ApolloClient,
-): Promise<{ number: number; createdAt: string; status: TicketStatus } | null> {
-  const { data } = await client.query({ query: TicketsPageDocument, variables: { first: 1 } });
-  const node = data?.tickets.edges[0]?.node;
-  return node ? { number: node.number, createdAt: node.createdAt, status: node.status } : null;
-}
 
 export async function firstEntry(client: ApolloClient, id: string): Promise<string | null> {
   const { data } = await client.query({ query: TicketSummary, variables: { id } });
