@@ -100,6 +100,8 @@ async def test_apollo_client_caches_every_answer_without_a_warning(
     assert viewer_can[0]["reply"] == {"__typename": "Permission", "allowed": True, "reason": None}
     assert viewer_can[1]["takeIntoWork"]["allowed"] is False
     assert run.step("ticketStats") == [5, 1]  # every status; one category in use
+    faq = run.step("faq")
+    assert faq[0] and faq[0] == faq[1]
     assert run.step("timeline") == [["TicketEvent", "CREATED"]]
     assert run.step("events") == [
         ["MESSAGE_ADDED", "logged", True],

@@ -115,6 +115,18 @@ async function main() {
     ],
   });
 
+  // The FAQ, twice with different selections: its entries are keyed by slug.
+  const questions = operation("FaqQuestions");
+  const answers = operation("FaqAnswers");
+  await client.query({ query: questions });
+  await client.query({ query: answers });
+  say({
+    faq: [
+      client.readQuery({ query: questions })?.faq.length ?? null,
+      client.readQuery({ query: answers })?.faq.length ?? null,
+    ],
+  });
+
   // The timeline union, read back from the cache through the fragment on TimelineItem.
   const timeline = operation("TicketTimeline");
   await client.query({ query: timeline, variables: { id } });

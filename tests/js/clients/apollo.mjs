@@ -22,6 +22,8 @@ export const typePolicies = {
   // Dashboard figures over what the viewer may see: one per cache (a cache serves one viewer),
   // so `ticketStats` and the `ticketStatsChanged` subscription update the same object.
   TicketStats: { keyFields: [] },
+  // FAQ entries have no id; their slug is their stable name.
+  FaqEntry: { keyFields: ["slug"] },
 };
 
 // SHA-256 of the query text, as hex: Web Crypto (browsers, Node 20+).
