@@ -135,7 +135,10 @@ async function main() {
   say({ timeline: entries.map((entry) => [entry.__typename, entry.kind ?? entry.body]) });
 
   // Subscription: the logged event after `after` first, then a live one.
-  const created = entries.findLast((entry) => entry.__typename === "TicketEvent");
+  const created = entries.findLast((entry) => entry.__typename === "TicketEvent" && entry.id);
+  if (!created) {
+    throw new Error("the cached timeline has lost its events' fields");
+  }
   const reply = operation("Reply");
   const replied = await client.mutate({ mutation: reply, variables: { input: { ticketId: id, body: "logged" } } });
   say({ replyErrors: replied.data.replyToTicket.errors });
