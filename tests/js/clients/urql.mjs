@@ -18,7 +18,9 @@ export function createUrqlClient({ httpUrl, wsUrl, getToken, webSocketImpl }) {
       fetchExchange,
       subscriptionExchange({
         forwardSubscription: (request) => ({
-          subscribe: (sink) => ({ unsubscribe: ws.subscribe({ ...request, query: request.query ?? "" }, sink) }),
+          subscribe: (sink) => ({
+            unsubscribe: ws.subscribe({ ...request, query: request.query ?? "" }, sink),
+          }),
         }),
       }),
     ],
