@@ -2,6 +2,15 @@
 # The Helpdesk API as one image. `docker compose up` runs it with PostgreSQL and Redis
 # (docker-compose.yml); on its own (`docker run -p 8000:8000 IMAGE`) it starts on the embedded
 # SQLite + memory broker under /data in development mode.
+
+# The browser files of GraphiQL and the dashboard: npm ci from web/package-lock.json, then only
+# the files web/vendor.json pins (checked against their sha384) go into the image.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json web/vendor.json web/copy-vendor.mjs ./
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error \
+ && node copy-vendor.mjs /out
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -28,6 +37,7 @@ COPY . .
 RUN pip install --no-deps . \
  && pip check \
  && rm -rf build ./*.egg-info
+COPY --from=web /out/node_modules web/node_modules
 
 # Attachments (and the SQLite file of the standalone development mode) live in the volume.
 RUN mkdir -p /data && chown helpdesk:helpdesk /data

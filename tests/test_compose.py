@@ -8,10 +8,13 @@ to the real `helpdesk` argument parser.
 from __future__ import annotations
 
 import argparse
+import base64
 import fnmatch
+import hashlib
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -29,7 +32,7 @@ from packaging.specifiers import SpecifierSet
 
 from server import cli
 from server.config import DEV_JWT_SECRET, ConfigError, Settings
-from tests.conftest import REPO
+from tests.conftest import IN_CI, REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
@@ -113,8 +116,9 @@ def compose(raw_compose: dict[str, Any]) -> dict[str, Any]:
 # Dockerfile -------------------------------------------------------------------------------------
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs; continuation lines joined, comments dropped."""
+def dockerfile_instructions(stage: str | None = None) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs of one stage, from its FROM on (the final stage unless
+    `stage` names one); continuation lines joined, comments dropped."""
     instructions: list[tuple[str, str]] = []
     pending = ""
     for line in DOCKERFILE.read_text(encoding="utf-8").splitlines():
@@ -132,7 +136,18 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
             keyword, _, rest = full.partition(" ")
             instructions.append((keyword.upper(), rest.strip()))
     assert not pending, "the Dockerfile ends in a continuation line"
-    return instructions
+    starts = [
+        i
+        for i, (keyword, rest) in enumerate(instructions)
+        if keyword == "FROM" and (stage is None or rest.lower().endswith(f" as {stage}"))
+    ]
+    assert starts, f"no stage {stage}"
+    start = starts[-1] if stage is None else starts[0]
+    end = next(
+        (i for i in range(start + 1, len(instructions)) if instructions[i][0] == "FROM"),
+        len(instructions),
+    )
+    return instructions[start:end]
 
 
 def instructions_named(name: str) -> list[str]:
@@ -273,6 +288,35 @@ def test_the_dependency_layer_reads_exactly_the_runtime_dependencies(tmp_path: P
         [sys.executable, "-c", argv[2]], cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout.split()
     assert listed == PYPROJECT["project"]["dependencies"]
+
+
+def test_the_image_carries_exactly_the_pinned_browser_files(tmp_path: Path) -> None:
+    """The web stage installs from the lockfile and runs web/copy-vendor.mjs; run here, the
+    script copies each file web/vendor.json pins, with its pinned hash, and nothing else; the
+    final stage puts them where the app looks for them."""
+    web_stage = dockerfile_instructions("web")
+    runs = " ".join(rest for keyword, rest in web_stage if keyword == "RUN")
+    assert "npm ci --omit=dev" in runs and "node copy-vendor.mjs /out" in runs, runs
+    copied = [rest for keyword, rest in web_stage if keyword == "COPY"]
+    assert any("web/package-lock.json" in rest and "web/copy-vendor.mjs" in rest for rest in copied)
+    assert "--from=web /out/node_modules web/node_modules" in instructions_named("COPY")
+    web = REPO / "web"
+    if shutil.which("node") is None or not (web / "node_modules").is_dir():
+        if IN_CI:
+            pytest.fail("node and web/node_modules (make install) are needed to run the script")
+        pytest.skip("node or web/node_modules missing")
+    subprocess.run(["node", str(web / "copy-vendor.mjs"), str(tmp_path)], check=True, timeout=60)
+    manifest = json.loads((web / "vendor.json").read_text(encoding="utf-8"))["files"]
+    expected = {f"{entry['package']}/{entry['path']}": entry["sha384"] for entry in manifest}
+    root = tmp_path / "node_modules"
+    found = {
+        path.relative_to(root).as_posix(): base64.b64encode(
+            hashlib.sha384(path.read_bytes()).digest()
+        ).decode()
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+    assert found == expected
 
 
 def test_the_image_environment_listens_everywhere_and_stores_under_the_volume() -> None:
