@@ -45,6 +45,7 @@ from server.keys import (
     LIMITS,
     MEDIA_TYPE,
     METRICS,
+    OPENED_SOCKET,
     OUTAGES,
     PERSISTED,
     RATE_LIMITER,
@@ -113,6 +114,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPException as exc:
         status = exc.status
         exc.headers["X-Request-Id"] = request_id
+        raise
+    except asyncio.CancelledError:
+        # A client that vanishes cancels its socket's handler: the upgrade was answered (101).
+        if OPENED_SOCKET in request:
+            status = 101
         raise
     except Exception as exc:
         if request.headers.get("Upgrade", "").lower() == "websocket":

@@ -43,6 +43,8 @@ SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("socket
 REQUEST_ID = web.RequestKey("request_id", str)
 VIEWER = web.RequestKey("viewer", Viewer)
 TOKEN_EXPIRES = web.RequestKey("token_expires", float)
+# The request's WebSocket once its upgrade is answered (101).
+OPENED_SOCKET = web.RequestKey("opened_socket", web.WebSocketResponse)
 MEDIA_TYPE = web.RequestKey("media_type", str)
 CORS_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("cors_headers")
 STREAM: web.RequestKey[HTTPStreamTransport | None] = web.RequestKey("stream_transport")

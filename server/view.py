@@ -55,6 +55,7 @@ from server.keys import (
     INCOMING,
     LIMITS,
     MEDIA_TYPE,
+    OPENED_SOCKET,
     PERSISTED,
     RATE_LIMITER,
     REQUEST_ID,
@@ -450,6 +451,7 @@ class HelpdeskView(GraphQLView[Context, None]):
             max_msg_size=request.app[SETTINGS].max_body_bytes,
         )
         await socket.prepare(request)
+        request[OPENED_SOCKET] = socket
         request.app[SOCKETS].add(socket)
         return socket
 

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.fixtures import REPLY, create_ticket
+from tests.test_operations import sample
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +67,23 @@ async def test_graphql_ws_client_sees_4403_for_a_bad_token(api: Api, node_client
         assert {"closed": 4403} in seen
     finally:
         await node.stop()
+
+
+async def test_a_client_that_vanishes_is_logged_as_the_upgrade_it_had(
+    api: Api, node_client: Path
+) -> None:
+    """A killed client cancels its socket's handler; the request was a 101, not a server error."""
+    await create_ticket(api, "ann")
+    node = await start(node_client, api, api.token("ann"), after="0")
+    await node.line()  # subscribed and replaying: the socket is open
+    node.process.kill()
+    await node.stop()
+    for _ in range(200):
+        text = await (await api.client.get("/metrics")).text()
+        if sample(text, "helpdesk_websocket_connections") == 0:
+            break
+        await asyncio.sleep(0.05)
+    requests = "helpdesk_http_requests_total"
+    assert sample(text, "helpdesk_websocket_connections") == 0
+    assert sample(text, requests, method="GET", route="/graphql", status="101") == 1
+    assert sample(text, requests, method="GET", route="/graphql", status="500") == 0
