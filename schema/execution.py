@@ -11,7 +11,9 @@ operation and variable values and kept on the schema for the next execution.
 A field takes the fast path only when Strawberry itself answers it without running anything of
 its own around the read: a basic field (no resolver, no extension, no permission class, the
 default `getattr` resolver, no exception handler) or a synchronous method resolver without
-extensions or permission classes, whose arguments are values it cannot change. Every other field
+extensions or permission classes, whose arguments are values it cannot change. An object of a
+type that implements an interface is completed here only when it is exactly of that type's class,
+which Strawberry's own `is_type_of` accepts without looking further. Every other field
 (async resolvers, abstract types, `@defer`, resolver middleware, exception handlers), and the
 field above it, is executed by graphql-core as always.
 
@@ -56,6 +58,7 @@ from graphql.pyutils import Path, Undefined
 from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
+from strawberry.types.cast import get_strawberry_type_cast
 
 DEFINITION = "strawberry-definition"
 TYPENAME = "__typename"
@@ -124,6 +127,22 @@ def _plan(schema: GraphQLSchema, field: GraphQLField) -> Plan | None:
         info = definition.base_resolver.info_parameter
         return Plan(None, definition, None if info is None else info.name, field)
     return None
+
+
+def _own_class(type_: GraphQLObjectType) -> type | None:
+    """For an object type with Strawberry's own `is_type_of` (one it gives every type that
+    implements an interface), the class whose instances that check accepts without looking
+    further: an instance of exactly this class, not cast to another type. None otherwise."""
+    definition = (type_.extensions or {}).get(DEFINITION)
+    if (
+        type_.is_type_of is None
+        or definition is None
+        or definition.is_type_of is not None  # the type's own check: it may refuse anything
+        or definition.concrete_of is not None
+        or not definition.interfaces
+    ):
+        return None
+    return definition.origin
 
 
 def _enum_names(type_: Any) -> dict[Any, str] | None:
@@ -594,7 +613,10 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
             return items, False
 
-        if not isinstance(inner, GraphQLObjectType) or inner.is_type_of is not None:
+        if not isinstance(inner, GraphQLObjectType):
+            return None
+        exact_type = _own_class(inner)
+        if inner.is_type_of is not None and exact_type is None:
             return None
         grouped, new_defer_usages, forbidden = self.collect_subfields(inner, details)
         if new_defer_usages or forbidden:
@@ -611,6 +633,10 @@ class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if non_null:
                     raise _Fallback
                 return None
+            if exact_type is not None and (
+                type(value) is not exact_type or get_strawberry_type_cast(value) is not None
+            ):
+                raise _Fallback  # graphql-core asks is_type_of, and reports a mismatch
             pending = ctx._fast_pending
             mark = len(pending)
             try:

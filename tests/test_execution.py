@@ -183,6 +183,19 @@ class Person:
     def named(self) -> Named:
         return Cat(name="Felix", lives=7)
 
+    @strawberry.field
+    def cat(self) -> Cat:
+        """A type with an interface, through a field of its own type (no abstract type)."""
+        return Cat(name="Felix", lives=int(self.id))
+
+    @strawberry.field
+    def impostor(self) -> Cat | None:
+        """Some answer a Dog where a Cat belongs (Strawberry's `is_type_of` takes any Named),
+        some themselves (it refuses a Person)."""
+        if self.id == "1":
+            return Dog(name="Rex", barks=True)  # type: ignore[return-value]
+        return self if self.id == "3" else Cat(name="Kit", lives=1)  # type: ignore[return-value]
+
 
 def people() -> dict[int, Person]:
     raw = [
@@ -294,6 +307,24 @@ async def test_generated_operations_agree_with_the_general_path(data: Any) -> No
 
     query = data.draw(hg.queries(str(PEOPLE_GENERAL)))
     await _agree(query)
+
+
+async def test_objects_of_a_type_with_an_interface_stay_on_the_fast_path() -> None:
+    """Strawberry gives such a type an `is_type_of`: the fast path answers an object of exactly
+    its class, and leaves anything else to graphql-core, which refuses what it refuses."""
+    answered, handed_over = STATS.answered, STATS.handed_over
+    result = await _agree("{ everyone { cat { name lives } } }")
+    assert result.data["everyone"][2]["cat"] == {"name": "Felix", "lives": 2}
+    assert (STATS.answered, STATS.handed_over) == (answered + 1, handed_over)
+    result = await _agree("{ everyone { impostor { name } } }")
+    assert [e["impostor"] for e in result.data["everyone"]] == [
+        {"name": "Kit"},
+        {"name": "Rex"},
+        {"name": "Kit"},
+        None,
+    ]
+    assert "Expected value of type 'Cat'" in result.errors[0].message
+    assert STATS.handed_over == handed_over + 2
 
 
 async def test_compiled_steps_are_reused_only_for_the_same_variables() -> None:
