@@ -113,10 +113,12 @@ async def poll_health(
 async def busy_ticket(session: aiohttp.ClientSession, url: str, events: int) -> tuple[str, str]:
     """A demo customer's ticket, replied to until it has `events` events."""
     agent = token("bench-agent", "agent")
-    query = "{ tickets(first: 1, filter: {status: [OPEN]}) { edges { node { id owner { id } } } } }"
+    query = (
+        "{ tickets(first: 1, filter: {status: [OPEN]}) { edges { node { id owner { sub } } } } }"
+    )
     _, _, body = await post(session, url, query, agent)
     node = body["data"]["tickets"]["edges"][0]["node"]
-    ticket_id, owner = node["id"], node["owner"]["id"]
+    ticket_id, owner = node["id"], node["owner"]["sub"]
     customer = token(owner, "customer")
     reply = (
         'mutation { replyToTicket(input: {ticketId: "%s", body: "Still happening: see the log"})'

@@ -77,9 +77,12 @@ class RecordingBroker:
         if self.recording is not None:
             now = time.time()
             envelope = orjson.loads(message)
-            self.recording[str(envelope["id"])] = [
+            # Keyed and told as subscribers see them: by their global ids.
+            from services.validation import EVENT, TICKET, global_id
+
+            self.recording[global_id(EVENT, envelope["id"])] = [
                 now,
-                str(envelope["ticketId"]),
+                global_id(TICKET, envelope["ticketId"]),
                 envelope["ownerId"],
                 envelope["kind"],
             ]

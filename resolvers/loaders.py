@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from strawberry import ID
 from strawberry.dataloader import DataLoader
 
 from resolvers import mappers
@@ -91,6 +90,18 @@ class _Batches:
         found = await ticket_reads.get_requests(viewer=self.viewer, ids=ids)
         return [mappers.request(found[i]) if i in found else None for i in ids]
 
+    async def load_visible_users(self, ids: Sequence[str]) -> list[types.User | None]:
+        found = await users.get_visible_users(viewer=self.viewer, ids=ids)
+        return [mappers.user(found[i]) if i in found else None for i in ids]
+
+    async def load_event(self, ids: Sequence[int]) -> list[types.TicketEvent | None]:
+        found = await ticket_reads.get_events(viewer=self.viewer, ids=ids)
+        return [mappers.event(found[i]) if i in found else None for i in ids]
+
+    async def load_attachment(self, ids: Sequence[int]) -> list[types.Attachment | None]:
+        found = await attachments.get_visible_many(viewer=self.viewer, ids=ids)
+        return [mappers.attachment(found[i]) if i in found else None for i in ids]
+
     async def load_ticket_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:
         found = await attachments.of_tickets(ticket_ids=ids, limit=sizes.ATTACHMENTS.maximum)
         return [[mappers.attachment(a) for a in found[i]] for i in ids]
@@ -110,7 +121,7 @@ class Loaders:
         self._users_now: dict[str, types.User] = (
             {}
             if viewer is None
-            else {viewer.id: types.User(id=ID(viewer.id), name=viewer.name, role=viewer.role)}
+            else {viewer.id: mappers.user_of(viewer.id, viewer.name, viewer.role)}
         )
         self._categories: asyncio.Task[list[Category]] | None = None
         batches = _Batches(viewer)
@@ -124,6 +135,10 @@ class Loaders:
         self.request = DataLoader(batches.load_requests)
         self.ticket_attachments = DataLoader(batches.load_ticket_attachments)
         self.message_attachments = DataLoader(batches.load_message_attachments)
+        # By id, as `node` and `nodes` look objects up: what the viewer may see, else None.
+        self.visible_user = DataLoader(batches.load_visible_users)
+        self.event = DataLoader(batches.load_event)
+        self.attachment = DataLoader(batches.load_attachment)
 
     async def _all_categories(self) -> list[Category]:
         # The tree is small seeded data: one statement per request serves every lookup.
@@ -138,10 +153,19 @@ class Loaders:
         return self._category_from_db(category_id)
 
     async def _category_from_db(self, category_id: int) -> types.Category:
+        found = await self.category_node(category_id)
+        if found is None:
+            raise LookupError(f"category {category_id} does not exist")
+        return found
+
+    async def category_node(self, category_id: int) -> types.Category | None:
+        """The category by id, or None when there is none (categories are public)."""
+        if self._tree is not None and (found := self._tree.by_id.get(category_id)) is not None:
+            return found
         for c in await self._all_categories():
             if c.id == category_id:
                 return mappers.category(c)
-        raise LookupError(f"category {category_id} does not exist")
+        return None
 
     async def category_children(self, category_id: int) -> list[types.Category]:
         found = [c for c in await self._all_categories() if c.parent_id == category_id]
@@ -172,7 +196,7 @@ class Loaders:
             owner_id=ticket.owner_id,
             assignee_id=ticket.assignee_id,
         )
-        pending = await self.pending_request.load(int(ticket.id)) is not None
+        pending = await self.pending_request.load(ticket.pk) is not None
 
         def p(decision: policy.Decision) -> types.Permission:
             return types.Permission(allowed=decision.allowed, reason=decision.reason)

@@ -7,6 +7,16 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from schema import types
+from services.validation import (
+    ATTACHMENT,
+    CATEGORY,
+    EVENT,
+    MESSAGE,
+    REQUEST,
+    TICKET,
+    USER,
+    global_id,
+)
 
 if TYPE_CHECKING:
     from models import (
@@ -23,12 +33,22 @@ if TYPE_CHECKING:
 
 
 def user(u: User) -> types.User:
-    return types.User(id=strawberry.ID(u.id), name=u.name, role=u.role)
+    return user_of(u.id, u.name, u.role)
+
+
+def user_of(sub: str, name: str, role: types.Role) -> types.User:
+    return types.User(id=_id(USER, sub), sub=sub, name=name, role=role)
+
+
+def _id(type_name: str, key: int | str) -> strawberry.ID:
+    # Computed once as the object is built: `id` stays a plain attribute on the fast path.
+    return strawberry.ID(global_id(type_name, key))
 
 
 def category(c: Category) -> types.Category:
     return types.Category(
-        id=strawberry.ID(str(c.id)),
+        id=_id(CATEGORY, c.id),
+        pk=c.id,
         slug=c.slug,
         name_ru=c.name_ru,
         name_en=c.name_en,
@@ -38,7 +58,8 @@ def category(c: Category) -> types.Category:
 
 def ticket(t: Ticket) -> types.Ticket:
     return types.Ticket(
-        id=strawberry.ID(str(t.id)),
+        id=_id(TICKET, t.id),
+        pk=t.id,
         number=t.number,
         summary=t.summary,
         question=t.question,
@@ -59,7 +80,8 @@ def ticket(t: Ticket) -> types.Ticket:
 
 def message(m: Message) -> types.Message:
     return types.Message(
-        id=strawberry.ID(str(m.id)),
+        id=_id(MESSAGE, m.id),
+        pk=m.id,
         body=m.body,
         internal=m.internal,
         created_at=m.created_at,
@@ -69,7 +91,8 @@ def message(m: Message) -> types.Message:
 
 def event(e: TicketEvent) -> types.TicketEvent:
     return types.TicketEvent(
-        id=strawberry.ID(str(e.id)),
+        id=_id(EVENT, e.id),
+        pk=e.id,
         kind=e.kind,
         at=e.at,
         from_status=e.from_status,
@@ -89,7 +112,8 @@ def event(e: TicketEvent) -> types.TicketEvent:
 
 def request(r: RecategorizationRequest) -> types.RecategorizationRequest:
     return types.RecategorizationRequest(
-        id=strawberry.ID(str(r.id)),
+        id=_id(REQUEST, r.id),
+        pk=r.id,
         status=r.status,
         comment=r.comment,
         created_at=r.created_at,
@@ -131,7 +155,8 @@ def stats(s: TicketStats) -> types.TicketStats:
 
 def attachment(a: Attachment) -> types.Attachment:
     return types.Attachment(
-        id=strawberry.ID(str(a.id)),
+        id=_id(ATTACHMENT, a.id),
+        pk=a.id,
         filename=a.filename,
         content_type=a.content_type,
         size=a.size,

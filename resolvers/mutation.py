@@ -43,7 +43,7 @@ from schema.payloads import (
 from schema.types import UserError
 from services import attachments, rate_limit, ticket_changes, ticket_work
 from services.errors import ErrorCode, UserInputError
-from services.validation import as_id
+from services.validation import ATTACHMENT, MESSAGE, REQUEST, TICKET, as_id, as_user_ref
 from services.viewer import require_viewer
 
 
@@ -95,15 +95,17 @@ def mutation(description: str) -> Any:
     return strawberry.mutation(description=description, extensions=[PayloadErrors()])
 
 
-def _id_or_not_found(value: str, field: str, what: str = "Ticket") -> int:
-    parsed = as_id(value)
+def _id_or_not_found(value: str, field: str, type_name: str = TICKET, what: str = "Ticket") -> int:
+    """The key of the `type_name` object a global id names; NOT_FOUND on `field` otherwise (an
+    id of another type, or malformed, names nothing, like an unknown one)."""
+    parsed = as_id(value, type_name)
     if parsed is None:
         raise UserInputError(ErrorCode.NOT_FOUND, f"{what} not found.", field)
     return parsed
 
 
 def _attachment_ids(values: list[strawberry.ID] | None) -> list[int]:
-    return [_id_or_not_found(v, "attachmentIds", "Attachment") for v in values or []]
+    return [_id_or_not_found(v, "attachmentIds", ATTACHMENT, "Attachment") for v in values or []]
 
 
 P = TypeVar(
@@ -258,7 +260,7 @@ class Mutation:
                 viewer=ctx.viewer,
                 broker=ctx.broker,
                 ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
-                assignee_id=input.assignee_id,
+                assignee_id=as_user_ref(input.assignee_id),
                 expected_version=input.expected_version,
             ),
         )
@@ -303,7 +305,7 @@ class Mutation:
                 ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
                 message_id=None
                 if input.message_id is None
-                else _id_or_not_found(input.message_id, "messageId", "Message"),
+                else _id_or_not_found(input.message_id, "messageId", MESSAGE, "Message"),
                 expected_version=input.expected_version,
             ),
         )
@@ -370,7 +372,7 @@ async def _decide(
     ticket, request = await ticket_work.decide_recategorization(
         viewer=ctx.viewer,
         broker=ctx.broker,
-        request_id=_id_or_not_found(request_id, "requestId", "Recategorization request"),
+        request_id=_id_or_not_found(request_id, "requestId", REQUEST, "Recategorization request"),
         approve=approve,
         comment=comment,
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import strawberry
 
-from resolvers import mappers
+from resolvers import mappers, nodes
 from resolvers.context import Info
 from resolvers.selection import selected
 from schema import sizes
@@ -16,6 +17,7 @@ from schema.metadata import PER_VIEWER, PUBLIC
 from schema.types import (
     Category,
     FaqEntry,
+    Node,
     PageInfo,
     Ticket,
     TicketConnection,
@@ -27,7 +29,7 @@ from schema.types import (
 )
 from services import faq, stats, ticket_reads
 from services.pagination import Page, PageArgs
-from services.validation import as_id
+from services.validation import TICKET, as_id
 from services.viewer import require_viewer
 
 
@@ -86,7 +88,9 @@ class Query:
         after: Annotated[
             str | None,
             strawberry.argument(
-                description="An event id: only events after it; from the first event when omitted."
+                description="An event's id (or a cursor of this page): only events after it; "
+                "from the first event when omitted. Plain event numbers from earlier versions "
+                "are still accepted."
             ),
         ] = None,
         first: Annotated[
@@ -95,7 +99,7 @@ class Query:
         ] = None,
     ) -> TicketEventConnection:
         require_viewer(info.context.viewer)
-        parsed = None if ticket_id is None else as_id(ticket_id)
+        parsed = None if ticket_id is None else as_id(ticket_id, TICKET)
         if ticket_id is not None and parsed is None:
             parsed = 0  # names no ticket: an empty log, like a ticket the viewer cannot see
         page = await ticket_reads.list_events(
@@ -110,12 +114,45 @@ class Query:
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="The ticket's id.")],
     ) -> Ticket | None:
-        ticket_id = as_id(id)
+        ticket_id = as_id(id, TICKET)
         require_viewer(info.context.viewer)
         if ticket_id is None:
             return None
         found = await ticket_reads.get_ticket(viewer=info.context.viewer, ticket_id=ticket_id)
         return mappers.ticket(found) if found else None
+
+    @strawberry.field(
+        description="Any object by its global id (Relay); null when the id names nothing the "
+        "viewer may see: missing, malformed, or not visible."
+    )
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")],
+    ) -> Node | None:
+        require_viewer(info.context.viewer)
+        found = nodes.lookup(info.context.loaders, id)
+        return None if found is None else await found
+
+    @strawberry.field(
+        description=f"Objects by their global ids, in the same order, null for each id "
+        f"`node` would answer null for; at most {sizes.NODES.maximum} ids.",
+        metadata=sizes.NODES.metadata,
+    )
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[strawberry.ID],
+            strawberry.argument(description=f"Up to {sizes.NODES.maximum} global ids."),
+        ],
+    ) -> list[Node | None]:
+        require_viewer(info.context.viewer)
+        sizes.NODES.check(len(ids), "The number of ids")
+        loaders = info.context.loaders
+        found = [nodes.lookup(loaders, i) for i in ids]  # each type's ids join one batch
+        done = iter(await asyncio.gather(*[f for f in found if f is not None]))
+        return [None if f is None else next(done) for f in found]
 
     @strawberry.field(
         description="The ticket history, newest first by default. Customers get only their own."

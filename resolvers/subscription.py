@@ -13,7 +13,7 @@ from schema.enums import EventKind
 from schema.inputs import TicketScope
 from schema.types import TicketEvent, TicketStats
 from services.errors import BadRequest, ErrorCode, UserInputError
-from services.validation import as_id
+from services.validation import TICKET, as_event_cursor, as_id
 from services.viewer import require_viewer
 
 
@@ -25,10 +25,10 @@ async def _events(
 ) -> AsyncGenerator[TicketEvent, None]:
     ctx = info.context
     viewer = require_viewer(ctx.viewer)
-    parsed = None if ticket_id is None else as_id(ticket_id)
+    parsed = None if ticket_id is None else as_id(ticket_id, TICKET)
     if ticket_id is not None and parsed is None:
         raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
-    after_id = None if after is None else as_id(after)
+    after_id = None if after is None else as_event_cursor(after)
     if after is not None and after_id is None:
         raise BadRequest("Invalid cursor: pass the id of an event.")
     stream = ctx.feed.events(
@@ -56,8 +56,8 @@ class Subscription:
         after: Annotated[
             str | None,
             strawberry.argument(
-                description="An event id: replay the logged events after it first; live only "
-                "when omitted."
+                description="An event's id: replay the logged events after it first; live only "
+                "when omitted. Plain event numbers from earlier versions are still accepted."
             ),
         ] = None,
     ) -> AsyncGenerator[TicketEvent, None]:

@@ -44,7 +44,8 @@ class TicketFilter:
     )
     owner_id: strawberry.ID | None = strawberry.field(
         default=None,
-        description="Only this customer's tickets (customers only ever see their own).",
+        description="Only this customer's tickets, by their `User.id` (customers only ever see "
+        "their own).",
     )
 
 
@@ -114,7 +115,7 @@ class ChangeTicketStatusInput:
 @strawberry.input(description="Who should work on a ticket.")
 class AssignTicketInput:
     ticket_id: strawberry.ID = strawberry.field(description="The ticket to assign.")
-    assignee_id: strawberry.ID = strawberry.field(description="An agent's or admin's user id.")
+    assignee_id: strawberry.ID = strawberry.field(description="An agent's or admin's `User.id`.")
     expected_version: int | None = strawberry.field(default=None, description=_VERSION)
 
 

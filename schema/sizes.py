@@ -37,12 +37,16 @@ class ListSize:
         """How many items to read for the requested size (None: the default)."""
         if requested is None:
             return self.default if self.default is not None else self.maximum
-        if not 0 <= requested <= self.maximum:
+        self.check(requested, str(self.argument))
+        return requested
+
+    def check(self, count: int, what: str) -> None:
+        """Refuse `count` items (a typed VALIDATION error) unless 0 to `maximum`."""
+        if not 0 <= count <= self.maximum:
             raise GraphQLError(
-                f"{self.argument} must be between 0 and {self.maximum}.",
+                f"{what} must be between 0 and {self.maximum}.",
                 extensions={"code": "VALIDATION", "limit": "page", "max": self.maximum},
             )
-        return requested
 
 
 def size_of(field_extensions: dict[str, Any] | None) -> ListSize | None:
@@ -64,3 +68,5 @@ ATTACHMENTS = ListSize(maximum=20)
 CATEGORIES = ListSize(maximum=20)
 FAQ = ListSize(maximum=100)
 STATUSES = ListSize(maximum=len(TicketStatus))
+# `nodes(ids:)`: objects refetched by id in one request (GitHub's `nodes` takes 100 too).
+NODES = ListSize(maximum=100)

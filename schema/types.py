@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated, Any, Protocol, TypeVar
+from urllib.parse import quote
 
 import strawberry
 
@@ -83,11 +84,22 @@ ListFirst = Annotated[
 ]
 
 
+NODE_ID = "Global and opaque: refetch the object with `node(id:)`; never parse it."
+
+
+@strawberry.interface(
+    description="An object with a globally unique id: refetch it with `node(id:)` (Relay)."
+)
+class Node:
+    id: strawberry.ID = strawberry.field(description=NODE_ID)
+
+
 @strawberry.type(description="A person: a customer, a support agent or an admin.")
-class User:
+class User(Node):
     id: strawberry.ID = strawberry.field(
-        description="The user's id: the `sub` claim of their token."
+        description=f"The user's id (pass it as assigneeId or ownerId). {NODE_ID}"
     )
+    sub: str = strawberry.field(description="The `sub` claim of the user's tokens.")
     name: str = strawberry.field(description="Display name, from the user's latest token.")
     role: Role = strawberry.field(
         description="Whether the user is a customer, an agent or an admin."
@@ -95,13 +107,14 @@ class User:
 
 
 @strawberry.type(description="A section of the Help page, or a question type inside one.")
-class Category:
-    id: strawberry.ID = strawberry.field(description="The category's id.")
+class Category(Node):
+    id: strawberry.ID = strawberry.field(description=f"The category's id. {NODE_ID}")
     slug: str = strawberry.field(
         description="Stable name to pass as categorySlug (e.g. app-help, metric-billing)."
     )
     name_ru: str = strawberry.field(description="Display name in Russian.")
     name_en: str = strawberry.field(description="Display name in English.")
+    pk: strawberry.Private[int]
     parent_id: strawberry.Private[int | None]
 
     @strawberry.field(description="Display name in the requested language.")
@@ -124,17 +137,17 @@ class Category:
         metadata=sizes.CATEGORIES.metadata,
     )
     async def children(self, info: Info) -> list[Category]:
-        return await info.context.loaders.category_children(int(self.id))
+        return await info.context.loaders.category_children(self.pk)
 
     @strawberry.field(description="Whether a ticket can be filed here (it has no question types).")
     async def selectable(self, info: Info) -> bool:
-        return not await info.context.loaders.category_children(int(self.id))
+        return not await info.context.loaders.category_children(self.pk)
 
 
 @strawberry.type(description="A file attached to a ticket or a message (or not yet attached).")
-class Attachment:
+class Attachment(Node):
     id: strawberry.ID = strawberry.field(
-        description="The attachment's id; pass an upload's id in attachmentIds to attach it."
+        description=f"The attachment's id; pass an upload's id in attachmentIds. {NODE_ID}"
     )
     filename: str = strawberry.field(description="The name the uploader gave (display only).")
     content_type: str = strawberry.field(description="Decided from the content, not the client.")
@@ -146,20 +159,23 @@ class Attachment:
     expires_at: datetime | None = strawberry.field(
         description="When an upload never attached is deleted."
     )
+    pk: strawberry.Private[int]
 
     @strawberry.field(description="Download path (send the bearer token).")
     def url(self) -> str:
-        return f"/attachments/{self.id}"
+        # A global id is base64: quoted so that a "/" or "+" in one would stay one path segment.
+        return f"/attachments/{quote(self.id, safe='=')}"
 
 
 @strawberry.type(description="One turn of a ticket's conversation.")
-class Message:
+class Message(Node):
     id: strawberry.ID = strawberry.field(
-        description="The message's id (messageId when recommending it as the solution)."
+        description=f"The message's id (messageId when recommending it as the solution). {NODE_ID}"
     )
     body: str = strawberry.field(description="The message text.")
     internal: bool = strawberry.field(description="An agents-only note; never shown to customers.")
     created_at: datetime = strawberry.field(description="When the message was sent.")
+    pk: strawberry.Private[int]
     author_id: strawberry.Private[str]
 
     @strawberry.field(description="Who wrote the message: the ticket's owner or support staff.")
@@ -170,13 +186,13 @@ class Message:
         description="Files attached to this message.", metadata=sizes.ATTACHMENTS.metadata
     )
     async def attachments(self, info: Info) -> list[Attachment]:
-        return await info.context.loaders.message_attachments.load(int(self.id))
+        return await info.context.loaders.message_attachments.load(self.pk)
 
 
 @strawberry.type(description="A support request and its conversation.")
-class Ticket:
+class Ticket(Node):
     id: strawberry.ID = strawberry.field(
-        description="The ticket's id, to pass as ticketId (not the human number)."
+        description=f"The ticket's id, to pass as ticketId (not the human number). {NODE_ID}"
     )
     number: int = strawberry.field(description="Human, sequential ticket number.")
     summary: str = strawberry.field(description="Short description (derived from the question).")
@@ -196,6 +212,7 @@ class Ticket:
     version: int = strawberry.field(
         description="Increments on every change; pass as expectedVersion to detect conflicts."
     )
+    pk: strawberry.Private[int]
     owner_id: strawberry.Private[str]
     category_id: strawberry.Private[int]
     assignee_id: strawberry.Private[str | None]
@@ -231,7 +248,7 @@ class Ticket:
         metadata=sizes.ATTACHMENTS.metadata,
     )
     async def attachments(self, info: Info) -> list[Attachment]:
-        return await info.context.loaders.ticket_attachments.load(int(self.id))
+        return await info.context.loaders.ticket_attachments.load(self.pk)
 
     @strawberry.field(
         description="The conversation, oldest first: its first `first` messages.",
@@ -240,13 +257,11 @@ class Ticket:
     async def messages(
         self, info: Info, first: ListFirst = sizes.TICKET_LIST.default
     ) -> list[Message]:
-        return await info.context.loaders.messages.load(
-            (int(self.id), sizes.TICKET_LIST.items(first))
-        )
+        return await info.context.loaders.messages.load((self.pk, sizes.TICKET_LIST.items(first)))
 
     @strawberry.field(description="The newest message of the conversation.")
     async def last_message(self, info: Info) -> Message | None:
-        return await info.context.loaders.last_message.load(int(self.id))
+        return await info.context.loaders.last_message.load(self.pk)
 
     @strawberry.field(
         description="The ticket's history, oldest first: its first `first` events (the whole "
@@ -256,9 +271,7 @@ class Ticket:
     async def events(
         self, info: Info, first: ListFirst = sizes.TICKET_LIST.default
     ) -> list[TicketEvent]:
-        return await info.context.loaders.events.load(
-            (int(self.id), sizes.TICKET_LIST.items(first))
-        )
+        return await info.context.loaders.events.load((self.pk, sizes.TICKET_LIST.items(first)))
 
     @strawberry.field(
         description="Messages and events in one chronological list (message events are the "
@@ -270,13 +283,13 @@ class Ticket:
     ) -> list[TimelineItem]:
         # The first n entries come from the first n messages and the first n events (each
         # message has its one event, which the timeline shows as the message).
-        key = (int(self.id), sizes.TICKET_LIST.items(first))
+        key = (self.pk, sizes.TICKET_LIST.items(first))
         messages = await info.context.loaders.messages.load(key)
         events = await info.context.loaders.events.load(key)
         items: list[tuple[datetime, int, int, Message | TicketEvent]] = [
-            (m.created_at, 0, int(m.id), m) for m in messages
+            (m.created_at, 0, m.pk, m) for m in messages
         ]
-        items += [(e.at, 1, int(e.id), e) for e in events if e.kind is not EventKind.MESSAGE_ADDED]
+        items += [(e.at, 1, e.pk, e) for e in events if e.kind is not EventKind.MESSAGE_ADDED]
         return [item for *_, item in sorted(items, key=lambda i: i[:3])][: key[1]]
 
     @strawberry.field(description="The support reply recommended as the solution.")
@@ -287,7 +300,7 @@ class Ticket:
 
     @strawberry.field(description="The owner's category change waiting for the agent's decision.")
     async def pending_recategorization(self, info: Info) -> RecategorizationRequest | None:
-        return await info.context.loaders.pending_request.load(int(self.id))
+        return await info.context.loaders.pending_request.load(self.pk)
 
     @strawberry.field(
         description="What the viewer may do with this ticket, and why not.", metadata=PER_VIEWER
@@ -297,8 +310,11 @@ class Ticket:
 
 
 @strawberry.type(description="Something that happened to a ticket: who, what, when, from and to.")
-class TicketEvent:
-    id: strawberry.ID = strawberry.field(description="Monotonic; also the event's cursor.")
+class TicketEvent(Node):
+    id: strawberry.ID = strawberry.field(
+        description="The event's id, also its cursor: pass it as `after` to continue after "
+        f"this event. {NODE_ID}"
+    )
     kind: EventKind = strawberry.field(description="What happened; says which fields are set.")
     at: datetime = strawberry.field(description="When it happened.")
     from_status: TicketStatus | None = strawberry.field(
@@ -311,6 +327,7 @@ class TicketEvent:
         description="Rejection reason, or the agent's comment on a recategorization request."
     )
     urgent: bool | None = strawberry.field(description="The new urgency (URGENCY_CHANGED).")
+    pk: strawberry.Private[int]
     ticket_id: strawberry.Private[int]
     actor_id: strawberry.Private[str]
     from_category_id: strawberry.Private[int | None]
@@ -384,8 +401,10 @@ TimelineItem = Annotated[
 
 
 @strawberry.type(description="The customer's wish to move a ticket in work to another category.")
-class RecategorizationRequest:
-    id: strawberry.ID = strawberry.field(description="The request's id, to pass as requestId.")
+class RecategorizationRequest(Node):
+    id: strawberry.ID = strawberry.field(
+        description=f"The request's id, to pass as requestId. {NODE_ID}"
+    )
     status: RequestStatus = strawberry.field(
         description="PENDING until approved or declined; CANCELLED when the ticket moved on."
     )
@@ -394,6 +413,7 @@ class RecategorizationRequest:
     decided_at: datetime | None = strawberry.field(
         description="When the request was approved, declined or cancelled; null while PENDING."
     )
+    pk: strawberry.Private[int]
     ticket_id: strawberry.Private[int]
     requested_by_id: strawberry.Private[str]
     decided_by_id: strawberry.Private[str | None]

@@ -78,7 +78,7 @@ from services.errors import (
 from services.live import EventFeed
 from services.rate_limit import Rate
 from services.users import KnownUsers
-from services.validation import as_id
+from services.validation import ATTACHMENT, as_id
 from services.viewer import Viewer
 
 GRAPHQL_PATH = "/graphql"
@@ -185,7 +185,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         return _unauthenticated("Authentication required: send a bearer token.")
     raw_id = request.match_info["id"]
     found = None
-    if (attachment_id := as_id(raw_id)) is not None:
+    if (attachment_id := as_id(raw_id, ATTACHMENT)) is not None:
         found = await attachments.get_visible(viewer=viewer, attachment_id=attachment_id)
     if found is None:
         raise web.HTTPNotFound(text='{"error": "not found"}', content_type="application/json")

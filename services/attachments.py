@@ -289,6 +289,12 @@ async def get_visible(*, viewer: Viewer | None, attachment_id: int) -> Attachmen
     return await visibility.attachments(viewer).get_or_none(id=attachment_id)
 
 
+async def get_visible_many(*, viewer: Viewer, ids: Sequence[int]) -> dict[int, Attachment]:
+    """The attachments of `ids` the viewer may download (the same rule as `get_visible`)."""
+    query = visibility.attachments(viewer).filter(id__in=list(set(ids)))
+    return {a.id: a for a in await query}
+
+
 async def of_tickets(*, ticket_ids: Sequence[int], limit: int) -> dict[int, list[Attachment]]:
     """Files attached to the tickets themselves (at creation), oldest first, `limit` each."""
     grouped: dict[int, list[Attachment]] = {tid: [] for tid in ticket_ids}

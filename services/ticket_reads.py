@@ -26,7 +26,16 @@ from services import visibility
 from services.categories import category_ids_under
 from services.errors import BadRequest, ErrorCode
 from services.pagination import DEFAULT_PAGE, MAX_PAGE, Page, PageArgs, paginate
-from services.validation import SEARCH_MAX, as_id, as_instant, as_user_id, bounded, search_key
+from services.validation import (
+    EVENT,
+    SEARCH_MAX,
+    as_event_cursor,
+    as_instant,
+    as_user_ref,
+    bounded,
+    global_id,
+    search_key,
+)
 from services.viewer import Viewer, require_viewer
 
 
@@ -79,7 +88,7 @@ class TicketFilter:
     created_before: datetime | None = None
     search: str | None = None
     assigned_to_me: bool | None = None
-    owner_id: str | None = None
+    owner_id: str | None = None  # a user's global id
 
 
 ORDER_COLUMNS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at"}
@@ -149,9 +158,9 @@ async def _filtered(query: QuerySet[Ticket], viewer: Viewer, f: TicketFilter) ->
     elif f.assigned_to_me is False:
         query = query.filter(Q(assignee_id__isnull=True) | ~Q(assignee_id=viewer.id))
     if f.owner_id is not None:
-        if as_user_id(f.owner_id) is None:
-            raise BadRequest("ownerId names no user.")
-        query = query.filter(owner_id=f.owner_id)
+        # A user's global id. One that names no user (malformed, of another type) matches no
+        # ticket, as an unknown user's does: no user's id is empty.
+        query = query.filter(owner_id=as_user_ref(f.owner_id) or "")
     return query
 
 
@@ -173,6 +182,12 @@ async def get_messages(*, viewer: Viewer, ids: Sequence[int]) -> dict[int, Messa
     return {m.id: m for m in await fetch(query)}
 
 
+async def get_events(*, viewer: Viewer, ids: Sequence[int]) -> dict[int, TicketEvent]:
+    """Events by id, of tickets the viewer may see, those about internal notes for staff only."""
+    query = visibility.events(viewer).filter(id__in=list(set(ids)))
+    return {e.id: e for e in await fetch(query)}
+
+
 async def list_events(
     *, viewer: Viewer | None, ticket_id: int | None, after: str | None, first: int | None
 ) -> Page[TicketEvent]:
@@ -186,13 +201,13 @@ async def list_events(
     if ticket_id is not None:
         query = query.filter(ticket_id=ticket_id)
     if after is not None:
-        after_id = as_id(after)
+        after_id = as_event_cursor(after)
         if after_id is None:
             raise BadRequest("Invalid cursor.")
         query = query.filter(id__gt=after_id)
     rows = await query.order_by("id").limit(limit + 1)
     return Page(
-        [(str(e.id), e) for e in rows[:limit]],
+        [(global_id(EVENT, e.id), e) for e in rows[:limit]],
         has_next_page=len(rows) > limit,
         has_previous_page=after is not None,
     )

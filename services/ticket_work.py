@@ -33,7 +33,7 @@ from pubsub import Broker
 from services import events, policy, visibility
 from services.categories import resolve_leaf
 from services.errors import ErrorCode, FieldError, UserInputError
-from services.validation import as_user_id, clean_text
+from services.validation import clean_text
 from services.viewer import Viewer, require_viewer
 
 REASON_MAX = 2_000
@@ -266,15 +266,15 @@ async def assign_ticket(
     viewer: Viewer | None,
     broker: Broker,
     ticket_id: int,
-    assignee_id: str,
+    assignee_id: str | None,
     expected_version: int | None = None,
 ) -> Ticket:
     """An admin (or the assigned agent handing over) gives the ticket to an agent.
 
-    Assigning an OPEN ticket takes it into work (IN_PROGRESS).
+    Assigning an OPEN ticket takes it into work (IN_PROGRESS). `assignee_id` None names nobody.
     """
     actor = require_viewer(viewer)
-    assignee = None if as_user_id(assignee_id) is None else await User.get_or_none(id=assignee_id)
+    assignee = None if assignee_id is None else await User.get_or_none(id=assignee_id)
 
     async def plan(ticket: Ticket) -> Change | None:
         policy.assign(actor, ticket).enforce()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from models import Role, User
 from models.rows import fetch
+from services import visibility
 from services.viewer import Viewer
 
 
@@ -32,3 +33,9 @@ class KnownUsers:
 
 async def get_users(*, ids: Sequence[str]) -> dict[str, User]:
     return {user.id: user for user in await fetch(User.filter(id__in=list(set(ids))))}
+
+
+async def get_visible_users(*, viewer: Viewer, ids: Sequence[str]) -> dict[str, User]:
+    """Users by id, those the viewer may look up by id only."""
+    visible = [i for i in ids if visibility.may_see_user(viewer, i)]
+    return await get_users(ids=visible) if visible else {}

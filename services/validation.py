@@ -8,8 +8,11 @@ unknown value of its kind would; it never reaches a query, where it would be an 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,23 +73,102 @@ def as_slug(value: str) -> str | None:
     return bounded(value, SLUG_MAX)
 
 
-# The id policy, one function per kind of id, used by every entry point: `as_id` for the ids a
-# client passes (GraphQL ID arguments, event cursors, the download URL), `as_row_id` for an id
-# carried inside a keyset cursor, `as_user_id` for a user's id (a token's `sub`).
+# The id policy, one home for every kind of id a client passes or holds.
+#
+# A client names an object by its global id: base64 of "TypeName:key" (the Relay convention, as
+# Strawberry's `to_base64` and `GlobalID` spell it), so the type is recoverable from it and ids
+# of different types never collide. `global_id` makes one; `as_id(value, type_name)`
+# (`as_user_ref` for a user) reads one back for the type a field expects, and a global id of
+# another type, or anything malformed, names nothing (None), exactly as an unknown id does.
+# `as_event_cursor` reads the `after` of the event log, `as_row_id` an id carried inside a keyset
+# cursor, `as_user_id` a user's key (a token's `sub`).
+
+TICKET = "Ticket"
+MESSAGE = "Message"
+EVENT = "TicketEvent"
+USER = "User"
+CATEGORY = "Category"
+ATTACHMENT = "Attachment"
+REQUEST = "RecategorizationRequest"
 
 
 def as_user_id(value: str) -> str | None:
-    """A string that can name a user (an id is the token's `sub`)."""
+    """A string that can name a user (a user's key is the token's `sub`)."""
     return bounded(value, USER_ID_MAX)
 
 
-def as_id(value: str | None) -> int | None:
-    """Ids are positive ASCII decimal integers within the BIGINT range; anything else names
-    nothing."""
-    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 19:
+def as_row_number(value: str) -> int | None:
+    """A row's key as text: a positive ASCII decimal integer within the BIGINT range, written
+    without leading zeros (one spelling per row); anything else names nothing."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
         return None
     number = int(value)
-    return number if number <= ID_MAX else None
+    return number if number <= ID_MAX and str(number) == value else None
+
+
+# The types whose objects have a global id, with how each reads its key: adding a type to
+# `Node` is one line here (and its loader in resolvers/nodes.py).
+NODE_KEYS: dict[str, Callable[[str], int | str | None]] = {
+    TICKET: as_row_number,
+    MESSAGE: as_row_number,
+    EVENT: as_row_number,
+    USER: as_user_id,
+    CATEGORY: as_row_number,
+    ATTACHMENT: as_row_number,
+    REQUEST: as_row_number,
+}
+
+# The longest global id there is: the longest type name and the longest user id, each character
+# four bytes in UTF-8, in base64. Anything longer is refused before it is decoded.
+GLOBAL_ID_MAX = 4 * -(-(max(map(len, NODE_KEYS)) + 1 + 4 * USER_ID_MAX) // 3)
+
+
+def global_id(type_name: str, key: int | str) -> str:
+    """The id clients hold for the object of this type with this key."""
+    return base64.b64encode(f"{type_name}:{key}".encode()).decode("ascii")
+
+
+def parse_global_id(value: str | None) -> tuple[str, int | str] | None:
+    """The type name and key a global id stands for; None for anything that is not the one
+    spelling of an object's id of a known type. (Stricter than Strawberry's `from_base64`, which
+    skips characters outside the alphabet: here one object has one id.)"""
+    if value is None or not 0 < len(value) <= GLOBAL_ID_MAX or not value.isascii():
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+        type_name, _, key = raw.decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    read_key = NODE_KEYS.get(type_name)
+    if read_key is None or base64.b64encode(raw).decode("ascii") != value:
+        return None
+    parsed = read_key(key)
+    return None if parsed is None else (type_name, parsed)
+
+
+def as_id(value: str | None, type_name: str) -> int | None:
+    """The row key of the object of `type_name` a global id names; None when it is malformed, of
+    an unknown type or of another type: such an id names nothing, like an unknown one."""
+    parsed = parse_global_id(value)
+    if parsed is None or parsed[0] != type_name or not isinstance(parsed[1], int):
+        return None
+    return parsed[1]
+
+
+def as_user_ref(value: str | None) -> str | None:
+    """The user (their `sub`) a user's global id names; None as `as_id` answers it."""
+    parsed = parse_global_id(value)
+    if parsed is None or parsed[0] != USER or not isinstance(parsed[1], str):
+        return None
+    return parsed[1]
+
+
+def as_event_cursor(value: str) -> int | None:
+    """An event log position (`after`): an event's id as returned, or a plain decimal event
+    number as earlier versions returned (cursors clients stored keep working; "0" is before the
+    first event). None when it is neither."""
+    legacy = as_row_number(value)
+    return legacy if legacy is not None else as_id(value, EVENT)
 
 
 def as_instant(value: datetime) -> datetime | None:

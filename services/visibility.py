@@ -39,6 +39,12 @@ def may_see_event(viewer: Viewer, event: TicketEvent, owner_id: str) -> bool:
     return may_see_internal(viewer) or not event.internal
 
 
+def may_see_user(viewer: Viewer, user_id: str) -> bool:
+    """Staff see every user; a customer, by id, only themselves (the people on their tickets
+    they see through the tickets)."""
+    return sees_every_ticket(viewer) or user_id == viewer.id
+
+
 def tickets(viewer: Viewer) -> QuerySet[Ticket]:
     """The tickets the viewer may see."""
     query = Ticket.all()

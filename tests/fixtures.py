@@ -5,7 +5,20 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from services.validation import ID_MAX, global_id, parse_global_id
 from tests.conftest import Api
+
+
+def row_key(object_id: str) -> int:
+    """The storage key of an object a response named, to arrange state directly in storage."""
+    parsed = parse_global_id(object_id)
+    assert parsed is not None and isinstance(parsed[1], int), object_id
+    return parsed[1]
+
+
+def missing_id(type_name: str) -> str:
+    """A well-formed id of `type_name` that names no object (no row has the largest key)."""
+    return global_id(type_name, ID_MAX)
 
 
 def free_port() -> int:
@@ -18,7 +31,7 @@ def free_port() -> int:
 TICKET_FIELDS = """
   id number summary question urgent status rejectionReason version
   createdAt updatedAt closedAt
-  category { slug } owner { id name role } assignee { id }
+  category { slug } owner { id sub name role } assignee { sub }
   followUpOf { id number }
 """
 
@@ -38,7 +51,7 @@ REPLY = """
 mutation Reply($input: ReplyToTicketInput!) {
   replyToTicket(input: $input) {
     ticket { id status version }
-    message { id body internal author { id } }
+    message { id body internal author { sub } }
     errors { code field message }
     clientMutationId
   }
@@ -47,8 +60,8 @@ mutation Reply($input: ReplyToTicketInput!) {
 TICKET = (
     """
 query One($id: ID!) {
-  ticket(id: $id) { %s messages { id body internal author { id } } lastMessage { body }
-    events { kind fromStatus toStatus actor { id } message { body } } }
+  ticket(id: $id) { %s messages { id body internal author { sub } } lastMessage { body }
+    events { kind fromStatus toStatus actor { sub } message { body } } }
 }"""
     % TICKET_FIELDS
 )
@@ -60,7 +73,7 @@ query List($filter: TicketFilter, $orderBy: TicketOrder, $first: Int, $after: St
           before: $before) {
     totalCount
     countsByStatus { status count }
-    edges { cursor node { id number summary status urgent category { slug } owner { id } } }
+    edges { cursor node { id number summary status urgent category { slug } owner { sub } } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
   }
 }"""
@@ -88,7 +101,7 @@ async def given_status(ticket_id: str, status: str, assignee: str | None = None)
 
     if assignee is not None:
         await User.get_or_create(id=assignee, defaults={"name": assignee, "role": "agent"})
-    await Ticket.filter(id=int(ticket_id)).update(status=status, assignee_id=assignee)
+    await Ticket.filter(id=row_key(ticket_id)).update(status=status, assignee_id=assignee)
 
 
 async def given_created_at(ticket_id: str, when: str) -> None:
@@ -98,4 +111,4 @@ async def given_created_at(ticket_id: str, when: str) -> None:
     from models import Ticket
 
     at = datetime.fromisoformat(when)
-    await Ticket.filter(id=int(ticket_id)).update(created_at=at, updated_at=at)
+    await Ticket.filter(id=row_key(ticket_id)).update(created_at=at, updated_at=at)

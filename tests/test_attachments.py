@@ -21,7 +21,7 @@ from PIL import Image
 
 from server.app import create_app
 from tests.conftest import IN_CI, Api, Backend, _empty_tables
-from tests.fixtures import CREATE, REPLY, create_ticket
+from tests.fixtures import CREATE, REPLY, create_ticket, missing_id, row_key
 
 UPLOAD = """mutation($f: Upload!) { uploadAttachment(input: {file: $f}) {
   attachment { id filename contentType size state url } errors { code field message } } }"""
@@ -135,7 +135,10 @@ async def test_png_and_pdf_upload_link_and_download(api: Api, backend: Backend) 
     assert (await download(api, shot["id"], "bob")).status == 404
     assert (await download(api, doc["id"], "bob")).status == 404
     assert (await download(api, shot["id"], None)).status == 401
-    assert (await download(api, "999", "ann")).status == 404
+    assert (await download(api, missing_id("Attachment"), "ann")).status == 404
+    assert (await download(api, str(row_key(shot["id"])), "ann")).status == 404  # not an id
+    ticket_id = (await create_ticket(api, "ann"))["id"]
+    assert (await download(api, ticket_id, "ann")).status == 404  # an id of another type
     assert (await download(api, "../etc", "ann")).status == 404
 
 
@@ -185,7 +188,7 @@ async def test_curl_saves_a_download_under_its_name(api: Api, tmp_path: Path) ->
     shot = await uploaded(api, "ann", image, filename="скриншот ошибки.png")
     url = str(api.client.make_url(f"/attachments/{shot['id']}"))
     token = api.token("ann")
-    # -O names the file after the URL ("1"); -J takes the name the server gives instead.
+    # -O names the file after the URL (the id); -J takes the name the server gives instead.
     process = await asyncio.create_subprocess_exec(
         *(curl, "--silent", "--show-error", "--fail", "--remote-name", "--remote-header-name"),
         *("--header", f"Authorization: Bearer {token}", url),
@@ -364,8 +367,12 @@ async def test_unattached_uploads_expire(api: Api, backend: Backend) -> None:
     kept = await uploaded(api, "ann", png(4, 4))
     await create_ticket(api, "ann", attachmentIds=[kept["id"]])
     files = stored_files(backend)
-    await Attachment.filter(id=int(shot["id"])).update(expires_at=datetime.now(UTC) - timedelta(1))
-    await Attachment.filter(id=int(kept["id"])).update(expires_at=datetime.now(UTC) - timedelta(1))
+    await Attachment.filter(id=row_key(shot["id"])).update(
+        expires_at=datetime.now(UTC) - timedelta(1)
+    )
+    await Attachment.filter(id=row_key(kept["id"])).update(
+        expires_at=datetime.now(UTC) - timedelta(1)
+    )
     assert await purge_expired(storage=LocalStorage(backend.data_dir)) == 1
     assert (await download(api, shot["id"], "ann")).status == 404
     assert (await download(api, kept["id"], "ann")).status == 200

@@ -12,7 +12,7 @@ import pytest
 from server import auth
 from tests.conftest import TEST_SECRET, Api
 
-ME = "{ me { id name role } }"
+ME = "{ me { sub name role } }"
 TICKETS_TOTAL = "{ tickets { totalCount } }"
 
 NEEDS_VIEWER = {
@@ -114,7 +114,7 @@ async def test_valid_token_is_accepted(api: Api) -> None:
     )
     body = await response.json()
     assert response.status == 200, body
-    assert body == {"data": {"me": {"id": "u1", "name": "User One", "role": "CUSTOMER"}}}
+    assert body == {"data": {"me": {"sub": "u1", "name": "User One", "role": "CUSTOMER"}}}
     assert "WWW-Authenticate" not in response.headers
 
 
@@ -145,23 +145,23 @@ async def test_user_is_created_on_first_sight(api: Api, role: str) -> None:
     sub = f"fresh-{role}"
     assert await User.filter(id=sub).count() == 0
     data = await api.gql(ME, headers=_as(api, sub, role, f"Fresh {role}"))
-    assert data["me"] == {"id": sub, "name": f"Fresh {role}", "role": role.upper()}
+    assert data["me"] == {"sub": sub, "name": f"Fresh {role}", "role": role.upper()}
     stored = await User.get(id=sub)
     assert (stored.name, stored.role) == (f"Fresh {role}", role)
 
 
 async def test_new_claims_for_the_same_sub_update_the_user(api: Api) -> None:
     first = await api.gql(ME, headers=_as(api, "u-rename", "customer", "Old Name"))
-    assert first["me"] == {"id": "u-rename", "name": "Old Name", "role": "CUSTOMER"}
+    assert first["me"] == {"sub": "u-rename", "name": "Old Name", "role": "CUSTOMER"}
 
     renamed = await api.gql(ME, headers=_as(api, "u-rename", "customer", "New Name"))
-    assert renamed["me"] == {"id": "u-rename", "name": "New Name", "role": "CUSTOMER"}
+    assert renamed["me"] == {"sub": "u-rename", "name": "New Name", "role": "CUSTOMER"}
 
     promoted = await api.gql(ME, headers=_as(api, "u-rename", "agent", "New Name"))
-    assert promoted["me"] == {"id": "u-rename", "name": "New Name", "role": "AGENT"}
+    assert promoted["me"] == {"sub": "u-rename", "name": "New Name", "role": "AGENT"}
 
     back = await api.gql(ME, headers=_as(api, "u-rename", "customer", "Old Name"))
-    assert back["me"] == {"id": "u-rename", "name": "Old Name", "role": "CUSTOMER"}
+    assert back["me"] == {"sub": "u-rename", "name": "Old Name", "role": "CUSTOMER"}
 
 
 async def test_request_id_is_generated_per_request(api: Api) -> None:

@@ -41,12 +41,13 @@ OK, REQUEST, NULL, EMPTY = "ok", "request", "null", "empty"
 class Op:
     name: str
     query: str
-    variables: Any  # (ticket_id, message_id) -> variables
+    variables: Any  # (ticket_id, message_id, user ids by sub) -> variables
     result: str  # the root field
     can: str | None = None  # the viewerCan field that predicts it
 
 
 TICKET_Q = "query($id: ID!) { ticket(id: $id) { id } }"
+NODE_Q = "query($id: ID!) { node(id: $id) { id ... on Ticket { number } } }"
 EVENTS_Q = "query($id: ID) { ticketEvents(ticketId: $id) { edges { node { kind } } } }"
 LIST_Q = "{ tickets { edges { node { id } } } }"
 TAKE = "mutation($i: TakeTicketInput!) { takeTicket(input: $i) { ticket { id } errors { code } } }"
@@ -71,67 +72,68 @@ SOLUTION = (
 )
 
 OPS = [
-    Op("ticket", TICKET_Q, lambda t, m: {"id": t}, "ticket"),
-    Op("ticketEvents", EVENTS_Q, lambda t, m: {"id": t}, "ticketEvents"),
-    Op("tickets", LIST_Q, lambda t, m: {}, "tickets"),
+    Op("ticket", TICKET_Q, lambda t, m, u: {"id": t}, "ticket"),
+    Op("node", NODE_Q, lambda t, m, u: {"id": t}, "node"),
+    Op("ticketEvents", EVENTS_Q, lambda t, m, u: {"id": t}, "ticketEvents"),
+    Op("tickets", LIST_Q, lambda t, m, u: {}, "tickets"),
     Op(
         "reply",
         REPLY,
-        lambda t, m: {"input": {"ticketId": t, "body": "hi"}},
+        lambda t, m, u: {"input": {"ticketId": t, "body": "hi"}},
         "replyToTicket",
         "reply",
     ),
     Op(
         "internalNote",
         REPLY,
-        lambda t, m: {"input": {"ticketId": t, "body": "note", "internal": True}},
+        lambda t, m, u: {"input": {"ticketId": t, "body": "note", "internal": True}},
         "replyToTicket",
     ),
-    Op("take", TAKE, lambda t, m: {"i": {"ticketId": t}}, "takeTicket", "takeIntoWork"),
+    Op("take", TAKE, lambda t, m, u: {"i": {"ticketId": t}}, "takeTicket", "takeIntoWork"),
     Op(
         "close",
         STATUS,
-        lambda t, m: {"i": {"ticketId": t, "status": "CLOSED"}},
+        lambda t, m, u: {"i": {"ticketId": t, "status": "CLOSED"}},
         "changeTicketStatus",
         "close",
     ),
     Op(
         "reject",
         STATUS,
-        lambda t, m: {"i": {"ticketId": t, "status": "REJECTED", "reason": "spam"}},
+        lambda t, m, u: {"i": {"ticketId": t, "status": "REJECTED", "reason": "spam"}},
         "changeTicketStatus",
         "reject",
     ),
     Op(
         "awaitReply",
         STATUS,
-        lambda t, m: {"i": {"ticketId": t, "status": "AWAITING_REPLY"}},
+        lambda t, m, u: {"i": {"ticketId": t, "status": "AWAITING_REPLY"}},
         "changeTicketStatus",
     ),
     Op(
         "assign",
         ASSIGN,
-        lambda t, m: {"i": {"ticketId": t, "assigneeId": "agent-free"}},
+        lambda t, m, u: {"i": {"ticketId": t, "assigneeId": u["agent-free"]}},
         "assignTicket",
         "assign",
     ),
     Op(
         "setUrgent",
         URGENT,
-        lambda t, m: {"i": {"ticketId": t, "urgent": True}},
+        lambda t, m, u: {"i": {"ticketId": t, "urgent": True}},
         "setTicketUrgent",
         "setUrgent",
     ),
     Op(
         "recategorize",
         RECAT,
-        lambda t, m: {"i": {"ticketId": t, "categorySlug": "system-errors"}},
+        lambda t, m, u: {"i": {"ticketId": t, "categorySlug": "system-errors"}},
         "recategorizeTicket",
     ),
     Op(
         "markSolution",
         SOLUTION,
-        lambda t, m: {"i": {"ticketId": t, "messageId": m}},
+        lambda t, m, u: {"i": {"ticketId": t, "messageId": m}},
         "markRecommendedSolution",
         "markSolution",
     ),
@@ -148,7 +150,7 @@ def expected(op: str, actor: str, status: str) -> str:
     in_work = status in {"IN_PROGRESS", "AWAITING_REPLY"}
     # On an assigned ticket only the assigned agent or an admin works it.
     works_on = staff and (status == "OPEN" or actor in {ASSIGNED, ADMIN})
-    if op == "ticket":
+    if op in {"ticket", "node"}:
         return OK if visible else NULL
     if op in {"ticketEvents", "tickets"}:
         return OK if visible else EMPTY
@@ -192,7 +194,7 @@ def outcome(op: Op, status: int, body: dict[str, Any]) -> str:
         assert status == 200 and len(body["errors"]) == 1, body
         return body["errors"][0]["extensions"]["code"]
     value = body["data"][op.result]
-    if op.name == "ticket":
+    if op.name in {"ticket", "node"}:
         return OK if value else NULL
     if op.name in {"ticketEvents", "tickets"}:
         return OK if value["edges"] else EMPTY
@@ -216,9 +218,10 @@ VIEWER_CAN = """query($id: ID!) { ticket(id: $id) { version viewerCan {
 @pytest.mark.parametrize("actor", list(ACTORS))
 @pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
 async def test_authorization_matrix(api: Api, op: Op, actor: str, status: str) -> None:
+    user_ids = {}
     for user, role in ACTORS.values():
         if user is not None:
-            await api.gql("{ me { id } }", as_=user, role=role)
+            user_ids[user] = (await api.gql("{ me { id } }", as_=user, role=role))["me"]["id"]
     ticket = await create_ticket(api, "cust-owner")
     solution_author = "agent-free" if status == "OPEN" else "agent-assigned"
     message = await api.gql(
@@ -245,17 +248,17 @@ async def test_authorization_matrix(api: Api, op: Op, actor: str, status: str) -
         assert can["requestRecategorization"]["allowed"] is (want == REQUEST)
 
     status_code, body = await api.post(
-        op.query, op.variables(ticket["id"], message_id), as_=user, role=role
+        op.query, op.variables(ticket["id"], message_id, user_ids), as_=user, role=role
     )
     assert outcome(op, status_code, body) == want
 
     after = await api.gql(VIEWER_CAN, {"id": ticket["id"]}, as_="admin-1", role="admin")
     changed = after["ticket"]["version"] != before["ticket"]["version"]
-    writes = op.name not in {"ticket", "ticketEvents", "tickets"}
+    writes = op.name not in {"ticket", "node", "ticketEvents", "tickets"}
     assert changed is (writes and want in {OK, REQUEST}), (before, after)
 
 
-ME_Q = "{ me { id } }"
+ME_Q = "{ me { sub } }"
 PUBLIC_Q = "{ categories { slug } faq { slug } }"
 FOLLOW_UP = (
     "mutation($i: CreateTicketInput!) { createTicket(input: $i) { ticket { id } errors { code } } }"
@@ -280,7 +283,7 @@ async def test_me_categories_faq_and_follow_ups(api: Api, actor: str) -> None:
         assert me["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert created["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         return
-    assert me["data"]["me"] == {"id": user}
+    assert me["data"]["me"] == {"sub": user}
     errors = created["data"]["createTicket"]["errors"]
     assert [e["code"] for e in errors] == (["NOT_FOUND"] if actor == OTHER else [])
 

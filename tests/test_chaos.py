@@ -44,7 +44,7 @@ from server.app import create_app
 from server.config import Settings
 from server.keys import SETTINGS
 from tests.conftest import IN_CI, TEST_SECRET, Api
-from tests.fixtures import CREATE, free_port
+from tests.fixtures import CREATE, free_port, row_key
 from tests.ws import Socket, connect
 
 # What a client sees when a request fails for want of the database or the broker: a top-level
@@ -300,11 +300,11 @@ class Subscriber:
         """Drop the socket and subscribe again with `after` = the last event received."""
         await self.stop()
         last = self.event_ids()[-1]
-        await self.start({"after": str(last)})
+        await self.start({"after": str(last)})  # a plain event number: still a cursor
 
     def event_ids(self) -> list[int]:
         return [
-            int(m["payload"]["data"]["ticketEvents"]["id"])
+            row_key(m["payload"]["data"]["ticketEvents"]["id"])
             for m in self.messages
             if m["type"] == "next" and (m["payload"].get("data") or {}).get("ticketEvents")
         ]
@@ -416,7 +416,8 @@ async def run_chaos(
     by_question = Counter(question for _, _, question in log)
     assert [q for q, count in by_question.items() if count > 1] == []
     stored = {question: str(ticket_id) for _, ticket_id, question in log}
-    assert {key: stored.get(key) for key in writes.acknowledged} == writes.acknowledged
+    acknowledged = {key: str(row_key(value)) for key, value in writes.acknowledged.items()}
+    assert {key: stored.get(key) for key in writes.acknowledged} == acknowledged
     # Every failure typed and retryable: a top-level error with the outage's code, never a
     # payload error that would look final.
     for failure in writes.failures:
@@ -433,7 +434,7 @@ async def run_chaos(
         assert ids == expected, subscriber.name
         for message in subscriber.whole():
             event = message["payload"]["data"]["ticketEvents"]
-            assert int(event["ticket"]["id"]) == tickets_of[int(event["id"])]
+            assert row_key(event["ticket"]["id"]) == tickets_of[row_key(event["id"])]
 
 
 def _down(default: float) -> float:

@@ -20,7 +20,7 @@ from schema import sizes
 from server.graphql_schema import build_schema
 from services import pagination
 from tests.conftest import Api, Backend, serve
-from tests.fixtures import REPLY, create_ticket
+from tests.fixtures import REPLY, create_ticket, row_key
 from tests.ws import Socket, connect
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -245,11 +245,11 @@ async def test_the_service_reads_at_most_the_limit_of_each_ticket(api: Api) -> N
     second = await ticket_with_events(api, 1)
     viewer = Viewer(id="ann", name="Ann", role=Role.CUSTOMER)
     events = await ticket_reads.events_of(
-        viewer=viewer, ticket_ids=[int(first), int(second)], limit=3
+        viewer=viewer, ticket_ids=[row_key(first), row_key(second)], limit=3
     )
-    assert [len(events[int(first)]), len(events[int(second)])] == [3, 2]
-    messages = await ticket_reads.messages_of(viewer=viewer, ticket_ids=[int(first)], limit=2)
-    assert len(messages[int(first)]) == 2
+    assert [len(events[row_key(first)]), len(events[row_key(second)])] == [3, 2]
+    messages = await ticket_reads.messages_of(viewer=viewer, ticket_ids=[row_key(first)], limit=2)
+    assert len(messages[row_key(first)]) == 2
 
 
 def test_every_list_field_declares_its_size() -> None:

@@ -534,7 +534,7 @@ async def test_arguments_are_not_shared_between_executions() -> None:
 
 HISTORY_PAGE = (
     "query History($first: Int) { tickets(first: $first) { edges { node {"
-    " number summary status urgent createdAt category { slug name } owner { id name } } } } }"
+    " id number summary status urgent createdAt category { id slug name } owner { id name } } } } }"
 )
 
 

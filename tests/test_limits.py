@@ -64,7 +64,7 @@ async def test_depth_counts_through_fragments(api: Api) -> None:
     fragment A on Query { tickets { ...B } }
     fragment B on TicketConnection { edges { node { followUpOf { followUpOf { followUpOf {
       followUpOf { followUpOf { messages { ...C } } } } } } } } }
-    fragment C on Message { id author { id } }
+    fragment C on Message { id author { sub } }
     """
     status, body, _ = await send(api.client, query, token=api.token("ann"))
     assert status == 400 and limit_of(body) == {"depth"}
@@ -227,7 +227,7 @@ async def test_nul_characters_are_refused_with_typed_errors(api: Api) -> None:
         values = {"categorySlug": "app-help", "question": "Hello", **fields}
         status, body, _ = await send(api.client, create, {"i": values}, token=token)
         assert status == 200 and body["data"]["createTicket"]["errors"] == [error]
-    for filter_ in ({"search": "a\u0000b"}, {"ownerId": "u\u0000"}):
+    for filter_ in ({"search": "a\u0000b"},):
         status, body, _ = await send(
             api.client,
             "query($f: TicketFilter) { tickets(filter: $f) { totalCount } }",

@@ -10,7 +10,7 @@ import pytest
 from server.rate_limiters import RedisLimiter
 from services.rate_limit import MemoryLimiter, Rate, gcra
 from tests.conftest import REDIS_URL, Api, Backend, serve
-from tests.fixtures import CREATE
+from tests.fixtures import CREATE, missing_id
 from tests.ws import connect
 
 
@@ -112,14 +112,22 @@ async def test_every_mutation_spends_from_the_same_budget(backend: Backend) -> N
     )
     async with serve(backend, rate_limit_per_minute=6, rate_limit_burst=2) as client:
         api = Api(client)
-        data = await api.gql(take, {"i": {"ticketId": "999"}}, as_=user, role="agent")
+        data = await api.gql(
+            take, {"i": {"ticketId": missing_id("Ticket")}}, as_=user, role="agent"
+        )
         assert data["takeTicket"]["errors"] == [{"code": "NOT_FOUND"}]  # still spent
         data = await api.gql(
-            urgent, {"i": {"ticketId": "999", "urgent": True}}, as_=user, role="agent"
+            urgent,
+            {"i": {"ticketId": missing_id("Ticket"), "urgent": True}},
+            as_=user,
+            role="agent",
         )
         assert data["setTicketUrgent"]["errors"][0]["code"] == "NOT_FOUND"
         data = await api.gql(
-            urgent, {"i": {"ticketId": "999", "urgent": True}}, as_=user, role="agent"
+            urgent,
+            {"i": {"ticketId": missing_id("Ticket"), "urgent": True}},
+            as_=user,
+            role="agent",
         )
         assert data["setTicketUrgent"]["ticket"] is None
         assert data["setTicketUrgent"]["errors"][0]["code"] == "RATE_LIMITED"

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from tests.conftest import Api
-from tests.fixtures import create_ticket
+from tests.fixtures import create_ticket, missing_id
 from tests.workflow import (
     AGENT,
     APPROVE,
@@ -49,7 +49,7 @@ async def test_open_ticket_is_recategorized_directly(api: Api, who: str, role: s
     [event] = of_kind(after, "CATEGORY_CHANGED")
     assert event["fromCategory"] == {"slug": "app-help"}
     assert event["toCategory"] == {"slug": "other"}
-    assert event["actor"] == {"id": who}
+    assert event["actor"] == {"sub": who}
 
 
 async def test_owner_of_a_ticket_in_work_asks_for_a_recategorization(api: Api) -> None:
@@ -62,7 +62,7 @@ async def test_owner_of_a_ticket_in_work_asks_for_a_recategorization(api: Api) -
     assert request["status"] == "PENDING"
     assert request["fromCategory"] == {"slug": "app-help"}
     assert request["toCategory"] == {"slug": "system-errors"}
-    assert request["requestedBy"] == {"id": OWNER}
+    assert request["requestedBy"] == {"sub": OWNER}
     assert request["decidedBy"] is None and request["decidedAt"] is None
     assert ticket["category"] == {"slug": "app-help"}
     assert ticket["pendingRecategorization"] == {"id": request["id"], "status": "PENDING"}
@@ -78,7 +78,7 @@ async def test_owner_of_a_ticket_in_work_asks_for_a_recategorization(api: Api) -
         {"slug": "app-help"},
         {"slug": "system-errors"},
     )
-    assert event["actor"] == {"id": OWNER}
+    assert event["actor"] == {"sub": OWNER}
 
 
 async def test_only_one_request_may_wait(api: Api) -> None:
@@ -113,7 +113,7 @@ async def test_assigned_agent_or_admin_approves_a_request(api: Api, who: str, ro
     request = payload["request"]
     assert request["id"] == request_id
     assert request["status"] == "APPROVED"
-    assert request["decidedBy"] == {"id": who}
+    assert request["decidedBy"] == {"sub": who}
     assert request["decidedAt"] is not None
 
     after = await state(api, tid)
@@ -125,7 +125,7 @@ async def test_assigned_agent_or_admin_approves_a_request(api: Api, who: str, ro
         {"slug": "system-errors"},
     )
     assert event["recategorizationRequest"] == {"id": request_id, "status": "APPROVED"}
-    assert event["actor"] == {"id": who}
+    assert event["actor"] == {"sub": who}
 
 
 async def test_assigned_agent_declines_with_a_comment(api: Api) -> None:
@@ -140,7 +140,7 @@ async def test_assigned_agent_declines_with_a_comment(api: Api) -> None:
     request = payload["request"]
     assert request["status"] == "DECLINED"
     assert request["comment"] == "It is an app question"
-    assert request["decidedBy"] == {"id": AGENT}
+    assert request["decidedBy"] == {"sub": AGENT}
 
     after = await state(api, tid)
     assert after["category"] == {"slug": "app-help"}
@@ -222,14 +222,14 @@ async def test_concurrent_decisions_decide_once(api: Api) -> None:
 
 async def test_the_new_assignee_decides_after_a_hand_over(api: Api) -> None:
     tid, request_id = await _requested(api)
-    await known(api, "agent-2", "agent")
-    ok(await run(api, ASSIGN, AGENT, "agent", ticketId=tid, assigneeId="agent-2"))
+    agent_2 = await known(api, "agent-2", "agent")
+    ok(await run(api, ASSIGN, AGENT, "agent", ticketId=tid, assigneeId=agent_2))
     before = await state(api, tid)
     await forbidden(api, APPROVE, AGENT, "agent", requestId=request_id)
     await assert_unchanged(api, before)
     payload = await run(api, APPROVE, "agent-2", "agent", requestId=request_id)
     assert ok(payload)["category"] == {"slug": "system-errors"}
-    assert payload["request"]["decidedBy"] == {"id": "agent-2"}
+    assert payload["request"]["decidedBy"] == {"sub": "agent-2"}
 
 
 @pytest.mark.parametrize("mutation", [APPROVE, DECLINE])
@@ -242,8 +242,13 @@ async def test_a_blank_decision_comment_is_refused(api: Api, mutation: str) -> N
     await assert_unchanged(api, before)
 
 
-@pytest.mark.parametrize("request_id", ["999999", "abc"])
+@pytest.mark.parametrize("request_id", ["missing", "abc", "the ticket's id"])
 async def test_an_unknown_request_is_not_found(api: Api, request_id: str) -> None:
+    if request_id != "abc":
+        tid, _ = await _requested(api)
+        request_id = (
+            tid if request_id == "the ticket's id" else missing_id("RecategorizationRequest")
+        )
     payload = await run(api, APPROVE, AGENT, "agent", requestId=request_id)
     assert refused(payload) == [("NOT_FOUND", "requestId")]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Api
-from tests.fixtures import REPLY, TICKET, create_ticket, given_status
+from tests.fixtures import REPLY, TICKET, create_ticket, given_status, missing_id, row_key
 
 
 async def reply(api: Api, as_: str, role: str = "customer", **fields: object) -> dict:
@@ -24,7 +24,7 @@ async def test_owner_and_agent_continue_the_dialogue(api: Api) -> None:
 
     data = await api.gql(TICKET, {"id": ticket["id"]}, as_="ann")
     conversation = data["ticket"]["messages"]
-    assert [(m["body"], m["author"]["id"]) for m in conversation] == [
+    assert [(m["body"], m["author"]["sub"]) for m in conversation] == [
         ("More details", "ann"),
         ("Try this", "agent-1"),
     ]
@@ -41,7 +41,7 @@ async def test_customer_reply_to_awaiting_reply_resumes_work(api: Api) -> None:
     assert result["ticket"]["status"] == "IN_PROGRESS"
     data = await api.gql(TICKET, {"id": ticket["id"]}, as_="ann")
     status_events = [e for e in data["ticket"]["events"] if e["kind"] == "STATUS_CHANGED"]
-    assert [(e["fromStatus"], e["toStatus"], e["actor"]["id"]) for e in status_events] == [
+    assert [(e["fromStatus"], e["toStatus"], e["actor"]["sub"]) for e in status_events] == [
         ("AWAITING_REPLY", "IN_PROGRESS", "ann")
     ]
 
@@ -150,8 +150,17 @@ async def test_internal_note_cannot_await_a_reply(api: Api) -> None:
     assert [e["field"] for e in result["errors"]] == ["awaitCustomerReply"]
 
 
-@pytest.mark.parametrize("ticket_id", ["999999", "abc", "-1"])
+@pytest.mark.parametrize("ticket_id", ["missing", "abc", "-1", "its number", "a user's id"])
 async def test_missing_ticket_is_not_found(api: Api, ticket_id: str) -> None:
+    """An unknown id, a malformed one, the row number it had before ids were global, and a
+    well-formed id of another type: each names no ticket."""
+    ticket = await create_ticket(api, "ann")
+    me = await api.gql("{ me { id } }", as_="ann")
+    ticket_id = {
+        "missing": missing_id("Ticket"),
+        "its number": str(row_key(ticket["id"])),
+        "a user's id": me["me"]["id"],
+    }.get(ticket_id, ticket_id)
     result = await reply(api, "ann", ticketId=ticket_id, body="hello")
     assert [(e["code"], e["field"]) for e in result["errors"]] == [("NOT_FOUND", "ticketId")]
 

@@ -325,7 +325,21 @@ def test_a_bounded_value_is_storable_and_fits_its_column(text: str) -> None:
 @example(str(2**63 - 1))
 @example(str(2**63))
 def test_an_id_is_within_the_bigint_range(text: str) -> None:
-    number = validation.as_id(text)
+    number = validation.as_row_number(text)
     assert number is None or 0 <= number <= 2**63 - 1
-    if text.isdigit() and len(text) <= 19 and int(text) < 2**63:
+    if text.isdigit() and len(text) <= 19 and int(text) < 2**63 and str(int(text)) == text:
         assert number == int(text)
+    # Inside a global id, the same key names the same row, or nothing.
+    assert validation.as_id(validation.global_id(validation.TICKET, text), "Ticket") == number
+
+
+@given(st.one_of(st.text(), st.binary().map(lambda raw: base64.b64encode(raw).decode())))
+@example(base64.b64encode(b"Ticket:1").decode())
+@example(base64.b64encode(b"Ticket:01").decode())
+@example("VGlja2V0OjE")
+def test_a_global_id_has_one_spelling(text: str) -> None:
+    """Any text names at most one object, and that object's id is exactly this text."""
+    parsed = validation.parse_global_id(text)
+    if parsed is not None:
+        assert validation.global_id(*parsed) == text
+        assert parsed[0] in validation.NODE_KEYS

@@ -21,7 +21,7 @@ query Page($first: Int!) {
       number summary status urgent createdAt
       category { slug name parent { slug } }
       owner { id name }
-      assignee { id }
+      assignee { sub }
       lastMessage { body author { id name } }
     } }
   }
@@ -73,9 +73,9 @@ def test_selected_sees_through_fragments() -> None:
     document = graphql.parse(
         """{ tickets(first: 5) { ...Rows } }
         fragment Rows on TicketConnection {
-          edges { node { ... on Ticket { number owner { id } } ...People } }
+          edges { node { ... on Ticket { number owner { sub } } ...People } }
         }
-        fragment People on Ticket { assignee { id } }"""
+        fragment People on Ticket { assignee { sub } }"""
     )
     operation, *fragments = document.definitions
     raw = SimpleNamespace(

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from services.validation import USER, global_id
 from tests.conftest import Api
 from tests.fixtures import create_ticket
 from tests.workflow import (
@@ -36,21 +37,21 @@ async def test_take_assigns_the_agent_and_records_both_events(api: Api) -> None:
     ticket = await create_ticket(api, OWNER)
     taken = ok(await run(api, TAKE, AGENT, "agent", ticketId=ticket["id"]))
     assert taken["status"] == "IN_PROGRESS"
-    assert taken["assignee"] == {"id": AGENT}
+    assert taken["assignee"] == {"sub": AGENT}
     assert taken["version"] == 2
 
     after = await state(api, ticket["id"])
-    assert after["status"] == "IN_PROGRESS" and after["assignee"] == {"id": AGENT}
+    assert after["status"] == "IN_PROGRESS" and after["assignee"] == {"sub": AGENT}
     assert kinds(after) == ["CREATED", "STATUS_CHANGED", "ASSIGNED"]
     changed, assigned = after["events"][1:]
     assert (changed["fromStatus"], changed["toStatus"], changed["actor"]) == (
         "OPEN",
         "IN_PROGRESS",
-        {"id": AGENT},
+        {"sub": AGENT},
     )
     assert assigned["fromAssignee"] is None
-    assert assigned["toAssignee"] == {"id": AGENT}
-    assert assigned["actor"] == {"id": AGENT}
+    assert assigned["toAssignee"] == {"sub": AGENT}
+    assert assigned["actor"] == {"sub": AGENT}
 
 
 @pytest.mark.parametrize("second", [AGENT, "agent-2"])
@@ -89,7 +90,7 @@ async def test_five_agents_take_at_once_and_exactly_one_wins(api: Api) -> None:
     [winner] = winners
     for agent, payload in zip(agents, payloads, strict=True):
         if agent == winner:
-            assert payload["ticket"]["assignee"] == {"id": winner}
+            assert payload["ticket"]["assignee"] == {"sub": winner}
             continue
         assert payload["ticket"] is None
         assert [e["code"] for e in payload["errors"]] in (
@@ -97,7 +98,7 @@ async def test_five_agents_take_at_once_and_exactly_one_wins(api: Api) -> None:
             ["VERSION_CONFLICT"],
         ), payload
     after = await state(api, ticket["id"])
-    assert after["assignee"] == {"id": winner}
+    assert after["assignee"] == {"sub": winner}
     assert after["version"] == 2
     assert kinds(after) == ["CREATED", "STATUS_CHANGED", "ASSIGNED"]
     assert len(of_kind(after, "ASSIGNED")) == 1
@@ -130,12 +131,12 @@ async def test_take_with_a_stale_expected_version_is_a_conflict(api: Api) -> Non
 
 async def test_admin_assigns_an_open_ticket_into_work(api: Api) -> None:
     ticket = await create_ticket(api, OWNER)
-    await known(api, "agent-2", "agent")
+    agent_2 = await known(api, "agent-2", "agent")
     assigned = ok(
-        await run(api, ASSIGN, "admin-1", "admin", ticketId=ticket["id"], assigneeId="agent-2")
+        await run(api, ASSIGN, "admin-1", "admin", ticketId=ticket["id"], assigneeId=agent_2)
     )
     assert assigned["status"] == "IN_PROGRESS"
-    assert assigned["assignee"] == {"id": "agent-2"}
+    assert assigned["assignee"] == {"sub": "agent-2"}
     assert assigned["version"] == 2
 
     after = await state(api, ticket["id"])
@@ -143,7 +144,7 @@ async def test_admin_assigns_an_open_ticket_into_work(api: Api) -> None:
     changed, event = after["events"][1:]
     assert (changed["fromStatus"], changed["toStatus"]) == ("OPEN", "IN_PROGRESS")
     assert (user_id(event["fromAssignee"]), user_id(event["toAssignee"])) == (None, "agent-2")
-    assert event["actor"] == {"id": "admin-1"}
+    assert event["actor"] == {"sub": "admin-1"}
     # The new assignee works it; the admin's choice is not the admin's ticket.
     ok(await run(api, STATUS, "agent-2", "agent", ticketId=ticket["id"], status="AWAITING_REPLY"))
 
@@ -151,9 +152,9 @@ async def test_admin_assigns_an_open_ticket_into_work(api: Api) -> None:
 async def test_assigned_agent_hands_over_to_another_agent(api: Api) -> None:
     before = await ticket_in(api, "AWAITING_REPLY")
     tid = before["id"]
-    await known(api, "agent-2", "agent")
-    handed = ok(await run(api, ASSIGN, AGENT, "agent", ticketId=tid, assigneeId="agent-2"))
-    assert handed["assignee"] == {"id": "agent-2"}
+    agent_2 = await known(api, "agent-2", "agent")
+    handed = ok(await run(api, ASSIGN, AGENT, "agent", ticketId=tid, assigneeId=agent_2))
+    assert handed["assignee"] == {"sub": "agent-2"}
     assert handed["status"] == "AWAITING_REPLY"
     assert handed["version"] == before["version"] + 1
 
@@ -161,14 +162,15 @@ async def test_assigned_agent_hands_over_to_another_agent(api: Api) -> None:
     assert kinds(after) == [*kinds(before), "ASSIGNED"]
     event = after["events"][-1]
     assert (user_id(event["fromAssignee"]), user_id(event["toAssignee"])) == (AGENT, "agent-2")
-    assert event["actor"] == {"id": AGENT}
+    assert event["actor"] == {"sub": AGENT}
     # The former assignee no longer owns the ticket's status.
     await forbidden(api, STATUS, AGENT, "agent", ticketId=tid, status="IN_PROGRESS")
 
 
 async def test_assigning_the_current_assignee_changes_nothing(api: Api) -> None:
     before = await ticket_in(api, "IN_PROGRESS")
-    same = ok(await run(api, ASSIGN, "admin-1", "admin", ticketId=before["id"], assigneeId=AGENT))
+    agent = await known(api, AGENT, "agent")
+    same = ok(await run(api, ASSIGN, "admin-1", "admin", ticketId=before["id"], assigneeId=agent))
     assert same["version"] == before["version"]
     await assert_unchanged(api, before)
 
@@ -176,36 +178,43 @@ async def test_assigning_the_current_assignee_changes_nothing(api: Api) -> None:
 @pytest.mark.parametrize(("who", "role"), [("agent-2", "agent"), (OWNER, "customer")])
 async def test_only_an_admin_or_the_assignee_assigns(api: Api, who: str, role: str) -> None:
     before = await ticket_in(api, "IN_PROGRESS")
-    await known(api, "agent-2", "agent")
-    await forbidden(api, ASSIGN, who, role, ticketId=before["id"], assigneeId="agent-2")
+    agent_2 = await known(api, "agent-2", "agent")
+    await forbidden(api, ASSIGN, who, role, ticketId=before["id"], assigneeId=agent_2)
     await assert_unchanged(api, before)
 
 
 async def test_an_agent_cannot_assign_an_open_ticket(api: Api) -> None:
     before = await ticket_in(api, "OPEN")
-    await known(api, "agent-2", "agent")
-    await forbidden(api, ASSIGN, AGENT, "agent", ticketId=before["id"], assigneeId="agent-2")
+    agent_2 = await known(api, "agent-2", "agent")
+    await forbidden(api, ASSIGN, AGENT, "agent", ticketId=before["id"], assigneeId=agent_2)
     await assert_unchanged(api, before)
 
 
 @pytest.mark.parametrize(
     ("assignee", "code"),
-    [(OWNER, "VALIDATION"), ("bob", "VALIDATION"), ("nobody", "NOT_FOUND")],
+    [
+        (OWNER, "VALIDATION"),
+        ("bob", "VALIDATION"),
+        ("a ticket's id", "NOT_FOUND"),
+        ("malformed", "NOT_FOUND"),
+    ],
 )
 async def test_assignee_must_be_a_known_agent(api: Api, assignee: str, code: str) -> None:
-    await known(api, "bob", "customer")
+    users = {"bob": await known(api, "bob", "customer"), OWNER: await known(api, OWNER, "customer")}
     before = await ticket_in(api, "IN_PROGRESS")
-    payload = await run(api, ASSIGN, "admin-1", "admin", ticketId=before["id"], assigneeId=assignee)
+    assignee_id = {**users, "a ticket's id": before["id"]}.get(assignee, assignee)
+    payload = await run(
+        api, ASSIGN, "admin-1", "admin", ticketId=before["id"], assigneeId=assignee_id
+    )
     assert refused(payload) == [(code, "assigneeId")]
     await assert_unchanged(api, before)
 
 
 async def test_an_agent_who_never_signed_in_is_not_found(api: Api) -> None:
     before = await ticket_in(api, "OPEN")
-    payload = await run(
-        api, ASSIGN, "admin-1", "admin", ticketId=before["id"], assigneeId="agent-9"
-    )
+    agent_9 = global_id(USER, "agent-9")  # the id agent-9 will have (issued by the same rule)
+    payload = await run(api, ASSIGN, "admin-1", "admin", ticketId=before["id"], assigneeId=agent_9)
     assert refused(payload) == [("NOT_FOUND", "assigneeId")]
     await assert_unchanged(api, before)
-    await known(api, "agent-9", "agent")
-    ok(await run(api, ASSIGN, "admin-1", "admin", ticketId=before["id"], assigneeId="agent-9"))
+    assert await known(api, "agent-9", "agent") == agent_9
+    ok(await run(api, ASSIGN, "admin-1", "admin", ticketId=before["id"], assigneeId=agent_9))

@@ -127,11 +127,10 @@ async def test_ticket_events_page_by_cursor_without_gaps(
         if not info["hasNextPage"]:
             break
         assert len(edges) == size
-        assert after is None or int(info["endCursor"]) > int(after)
+        assert info["endCursor"] != after
         after = info["endCursor"]
     assert seen == [e["id"] for e in everything]
     assert len(set(seen)) == len(seen)
-    assert [int(i) for i in seen] == sorted(int(i) for i in seen)
     assert pages >= len(everything) // size
 
     ticket = await api.gql(STATE, {"id": tid}, as_=who, role=role)

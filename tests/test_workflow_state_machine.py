@@ -17,7 +17,7 @@ from models import TicketStatus
 from server.app import create_app
 from services.workflow import TRANSITIONS
 from tests.conftest import Api, Backend, _empty_tables
-from tests.fixtures import CREATE, REPLY
+from tests.fixtures import CREATE, REPLY, row_key
 
 ACTORS = [
     ("owner", "customer"),
@@ -28,7 +28,7 @@ ACTORS = [
 ]
 actors = st.sampled_from(ACTORS)
 STATE = """query($id: ID!) { ticket(id: $id) {
-  status version assignee { id } rejectionReason closedAt category { slug }
+  status version assignee { sub } rejectionReason closedAt category { slug }
   pendingRecategorization { id } events { id } } }"""
 
 
@@ -48,6 +48,7 @@ class TicketWorkflow(RuleBasedStateMachine):
         self.run(_empty_tables())
         self.api = Api(self.client)
         self.ticket_id = ""
+        self.user_ids: dict[str, str] = {}
         self.state: dict[str, Any] = {}
         self.previous: dict[str, Any] = {}
         self.succeeded = False
@@ -78,7 +79,8 @@ class TicketWorkflow(RuleBasedStateMachine):
     @initialize()
     def create(self) -> None:
         for user, role in ACTORS:
-            self.run(self.api.gql("{ me { id } }", as_=user, role=role))
+            me = self.run(self.api.gql("{ me { id } }", as_=user, role=role))
+            self.user_ids[user] = me["me"]["id"]
         values = {"categorySlug": "app-help", "question": "Help"}
         data = self.run(self.api.gql(CREATE, {"input": values}, as_="owner"))
         self.ticket_id = data["createTicket"]["ticket"]["id"]
@@ -119,7 +121,9 @@ class TicketWorkflow(RuleBasedStateMachine):
     @rule(actor=actors, to=st.sampled_from(["agent-a", "agent-b", "owner"]))
     def assign(self, actor: tuple[str, str], to: str) -> None:
         query = "mutation($i: AssignTicketInput!) { assignTicket(input: $i) { errors { code } } }"
-        self.mutate(query, {"i": {"ticketId": self.ticket_id, "assigneeId": to}}, actor)
+        self.mutate(
+            query, {"i": {"ticketId": self.ticket_id, "assigneeId": self.user_ids[to]}}, actor
+        )
 
     @rule(actor=actors, slug=st.sampled_from(["app-help", "system-errors", "other"]))
     def recategorize(self, actor: tuple[str, str], slug: str) -> None:
@@ -188,7 +192,7 @@ class TicketWorkflow(RuleBasedStateMachine):
             assert new_events >= 1
         else:
             assert new_events == 0, "a refused or no-op operation wrote an event"
-        ids = [int(e["id"]) for e in self.state["events"]]
+        ids = [row_key(e["id"]) for e in self.state["events"]]
         assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
 

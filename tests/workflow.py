@@ -17,20 +17,20 @@ WATCHER = "watcher"  # an agent who only reads the state the tests assert on
 
 TICKET_STATE = """
   id status version urgent closedAt rejectionReason
-  assignee { id } category { slug }
+  assignee { sub } category { slug }
   pendingRecategorization { id status }
   recommendedSolution { id body }
 """
 
 EVENT_FIELDS = """
-  id kind fromStatus toStatus comment urgent actor { id }
-  fromAssignee { id } toAssignee { id } fromCategory { slug } toCategory { slug }
+  id kind fromStatus toStatus comment urgent actor { sub }
+  fromAssignee { sub } toAssignee { sub } fromCategory { slug } toCategory { slug }
   recategorizationRequest { id status } message { id }
 """
 
 REQUEST_FIELDS = """
   id status comment decidedAt fromCategory { slug } toCategory { slug }
-  requestedBy { id } decidedBy { id }
+  requestedBy { sub } decidedBy { sub }
 """
 
 STATE = "query State($id: ID!) { ticket(id: $id) { %s events { %s } } }" % (
@@ -160,12 +160,13 @@ def of_kind(ticket: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def user_id(user: dict[str, Any] | None) -> str | None:
-    return None if user is None else user["id"]
+    return None if user is None else user["sub"]
 
 
-async def known(api: Api, who: str, role: str) -> None:
-    """Users exist once they have made a request."""
-    await api.gql("{ me { id } }", as_=who, role=role)
+async def known(api: Api, who: str, role: str) -> str:
+    """Users exist once they have made a request; their id (to assign them, to filter by them)."""
+    data = await api.gql("{ me { id } }", as_=who, role=role)
+    return str(data["me"]["id"])
 
 
 async def reply(api: Api, as_: str, role: str = "customer", **fields: Any) -> dict[str, Any]:
