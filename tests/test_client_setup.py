@@ -238,7 +238,7 @@ def test_codegen_refuses_a_custom_scalar_left_unmapped(js_packages: Path, tmp_pa
     assert "Unknown scalar type Upload" in generated.stdout + generated.stderr
 
 
-def test_relay_compiler_accepts_the_fragments_and_the_pagination_query(
+def test_relay_compiler_accepts_the_fragments_the_pagination_and_refetch_through_node(
     js_packages: Path, tmp_path: Path
 ) -> None:
     root = workspace(js_packages, tmp_path, "relay")
@@ -249,7 +249,9 @@ def test_relay_compiler_accepts_the_fragments_and_the_pagination_query(
         root, "relay-compiler", "--noWatchman", "--validate", "--output", "quiet-with-errors"
     )
     assert validated.returncode == 0, validated.stdout + validated.stderr
-    assert (root / "src" / "__generated__" / "TicketListPaginationQuery.graphql.ts").exists()
+    generated = root / "src" / "__generated__"
+    assert (generated / "TicketListPaginationQuery.graphql.ts").exists()
+    assert "node(id: $id)" in (generated / "TicketRowRefetchQuery.graphql.ts").read_text()
 
 
 async def test_clients_read_each_custom_scalars_specification(api: Api) -> None:

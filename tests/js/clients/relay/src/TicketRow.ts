@@ -1,7 +1,8 @@
 import { graphql } from "react-relay";
 
+// A row refreshes alone (useRefetchableFragment): Relay refetches it through node(id:).
 export const TicketRowFragment = graphql`
-  fragment TicketRow_ticket on Ticket {
+  fragment TicketRow_ticket on Ticket @refetchable(queryName: "TicketRowRefetchQuery") {
     number
     summary
     status
