@@ -2,6 +2,7 @@
 // per message: {"next": ...} for each event, {"error": ...} or {"closed": code} at the end.
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
+import { follow } from "./follow.mjs";
 
 const [url, token, after] = process.argv.slice(2);
 const client = createClient({
@@ -11,17 +12,4 @@ const client = createClient({
   connectionParams: token ? { Authorization: `Bearer ${token}` } : {},
   on: { closed: (event) => console.log(JSON.stringify({ closed: event.code })) },
 });
-console.log(JSON.stringify({ started: true }));
-client.subscribe(
-  {
-    query: `subscription ($after: String) {
-      ticketEvents(after: $after) { id kind ticket { number } message { body } }
-    }`,
-    variables: { after: after || null },
-  },
-  {
-    next: (value) => console.log(JSON.stringify({ next: value })),
-    error: (error) => console.log(JSON.stringify({ error: String(error?.code ?? error) })),
-    complete: () => console.log(JSON.stringify({ complete: true })),
-  },
-);
+follow(client, after, (error) => error?.code ?? error);

@@ -6,8 +6,9 @@
 //
 // `without-identity` leaves out the policies for the objects without an id (everything but
 // `Query`), to show that the check notices the data loss they prevent.
+// First, so that the console is watched before any other module runs.
+import { check, say } from "./check.mjs";
 import { readFileSync } from "node:fs";
-import { format } from "node:util";
 import { ApolloClient, InMemoryCache } from "@apollo/client";
 import { loadDevMessages, loadErrorMessages } from "@apollo/client/dev";
 import WebSocket from "ws";
@@ -15,13 +16,8 @@ import { createApolloClient, typePolicies } from "./apollo.mjs";
 import { operation } from "./operations.mjs";
 
 const [httpUrl, wsUrl, token, possibleTypesFile, mode = "full"] = process.argv.slice(2);
-const complaints = [];
-for (const level of ["warn", "error"]) {
-  console[level] = (...args) => complaints.push(`${level}: ${format(...args)}`);
-}
 loadDevMessages();
 loadErrorMessages();
-const say = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 
 const possibleTypes = JSON.parse(readFileSync(possibleTypesFile, "utf8"));
 let client = createApolloClient({
@@ -165,14 +161,4 @@ async function main() {
   say({ liveStatsCached: cachedFigures?.ticketStats.computedAt === live.computedAt });
 }
 
-let status = 0;
-try {
-  await main();
-} catch (error) {
-  say({ failed: String(error?.stack ?? error) });
-  status = 1;
-}
-for (const complaint of complaints) {
-  say({ console: complaint });
-}
-process.exit(complaints.length ? 1 : status);
+await check(main);

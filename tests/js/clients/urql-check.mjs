@@ -3,17 +3,13 @@
 // JSON line per step; any console.warn or console.error makes the exit status 1.
 //
 //   node urql-check.mjs HTTP_URL WS_URL TOKEN
-import { format } from "node:util";
+// First, so that the console is watched before any other module runs.
+import { check, say } from "./check.mjs";
 import WebSocket from "ws";
 import { operation } from "./operations.mjs";
 import { createUrqlClient } from "./urql.mjs";
 
 const [httpUrl, wsUrl, token] = process.argv.slice(2);
-const complaints = [];
-for (const level of ["warn", "error"]) {
-  console[level] = (...args) => complaints.push(`${level}: ${format(...args)}`);
-}
-const say = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 const client = createUrqlClient({ httpUrl, wsUrl, getToken: () => token, webSocketImpl: WebSocket });
 
 async function run(source) {
@@ -55,14 +51,4 @@ async function main() {
   say({ events: seen.map((event) => [event.kind, event.message?.body, event.ticket?.id === id]) });
 }
 
-let status = 0;
-try {
-  await main();
-} catch (error) {
-  say({ failed: String(error?.stack ?? error) });
-  status = 1;
-}
-for (const complaint of complaints) {
-  say({ console: complaint });
-}
-process.exit(complaints.length ? 1 : status);
+await check(main);
