@@ -7,9 +7,11 @@ from models.enums import (
     FaqKind,
     RequestStatus,
     Role,
+    SlaTarget,
     TicketStatus,
 )
 from models.tables import (
+    NO_DUE_TIME,
     Attachment,
     Category,
     Counter,
@@ -17,6 +19,8 @@ from models.tables import (
     Message,
     MutationReceipt,
     RecategorizationRequest,
+    SatisfactionRating,
+    SlaPolicy,
     Ticket,
     TicketEvent,
     User,
@@ -30,6 +34,8 @@ __models__ = [
     Message,
     MutationReceipt,
     RecategorizationRequest,
+    SatisfactionRating,
+    SlaPolicy,
     Ticket,
     TicketEvent,
     User,
@@ -37,6 +43,7 @@ __models__ = [
 
 __all__ = [
     "FINAL_STATUSES",
+    "NO_DUE_TIME",
     "Attachment",
     "AttachmentState",
     "Category",
@@ -49,6 +56,9 @@ __all__ = [
     "RecategorizationRequest",
     "RequestStatus",
     "Role",
+    "SatisfactionRating",
+    "SlaPolicy",
+    "SlaTarget",
     "Ticket",
     "TicketEvent",
     "TicketStatus",

@@ -7,6 +7,7 @@ import contextvars
 import logging
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +17,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as migrate_api
 
 from models.faq_seed import FAQ_SEED
-from models.tables import Category, Counter, FaqEntry
+from models.tables import Category, Counter, FaqEntry, SlaPolicy
 
 APP = "models"
 
@@ -34,6 +35,11 @@ CATEGORY_TREE: list[tuple[str, str, str, list[tuple[str, str, str]]]] = [
         ],
     ),
 ]
+
+
+# The service levels seeded for every leaf category and urgency without a policy:
+# (first response, resolution) in minutes, around the clock.
+DEFAULT_SLA_MINUTES = {True: (60, 8 * 60), False: (4 * 60, 3 * 24 * 60)}
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -104,6 +110,24 @@ async def seed_categories() -> None:
     if not await Counter.exists(name="ticket_number"):
         await Counter.create(name="ticket_number", value=0)
     await seed_faq()
+    await seed_sla_policies()
+
+
+async def seed_sla_policies() -> None:
+    """The default policy of every leaf category and urgency that has none (safe to rerun)."""
+    categories = await Category.all()
+    parents = {c.parent_id for c in categories}
+    for leaf in (c for c in categories if c.id not in parents):
+        for urgent, (first, resolution) in DEFAULT_SLA_MINUTES.items():
+            current = SlaPolicy.filter(category_id=leaf.id, urgent=urgent, replaced_at=None)
+            if not await current.exists():
+                await SlaPolicy.create(
+                    category_id=leaf.id,
+                    urgent=urgent,
+                    first_response_minutes=first,
+                    resolution_minutes=resolution,
+                    created_at=datetime.now(UTC),
+                )
 
 
 async def seed_faq() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import fields
@@ -50,6 +51,35 @@ class Counter(Model):
         table = "counters"
 
 
+# The SLA order key of a ticket with no unmet due time: after every real one.
+NO_DUE_TIME = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+class SlaPolicy(Model):
+    """Due times for the tickets of one leaf category and urgency.
+
+    A row never changes: a new policy replaces the current one (`replaced_at`), and a ticket
+    keeps the one it was targeted with."""
+
+    id = fields.BigIntField(primary_key=True)
+    category: fields.ForeignKeyRelation[Category] = fields.ForeignKeyField(
+        "models.Category", related_name="sla_policies", on_delete=fields.RESTRICT
+    )
+    category_id: int
+    urgent = fields.BooleanField()
+    first_response_minutes = fields.IntField()
+    resolution_minutes = fields.IntField()
+    # {"timeZone": "Europe/Moscow", "weekdays": [1..7], "start": minute, "end": minute}; null:
+    # around the clock.
+    business_hours: dict[str, Any] | None = fields.JSONField(null=True)
+    created_at = fields.DatetimeField()
+    replaced_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "sla_policies"
+        indexes = (Index(fields=("category_id", "urgent", "replaced_at")),)
+
+
 class Ticket(Model):
     id = fields.BigIntField(primary_key=True)
     number = fields.BigIntField(unique=True)
@@ -82,6 +112,24 @@ class Ticket(Model):
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     closed_at = fields.DatetimeField(null=True)
+    # Service level (services/sla.py): the policy targeted, due times and what met them.
+    sla_policy: fields.ForeignKeyNullableRelation[SlaPolicy] = fields.ForeignKeyField(
+        "models.SlaPolicy", related_name="tickets", null=True, on_delete=fields.RESTRICT
+    )
+    sla_policy_id: int | None
+    first_response_due_at = fields.DatetimeField(null=True)
+    first_responded_at = fields.DatetimeField(null=True)
+    resolution_due_at = fields.DatetimeField(null=True)
+    sla_paused_since = fields.DatetimeField(null=True)
+    # Service-level time spent AWAITING_REPLY before the current pause: due times move by it.
+    sla_paused_seconds = fields.BigIntField(default=0, db_default=0)
+    first_response_breached = fields.BooleanField(default=False, db_default=False)
+    resolution_breached = fields.BooleanField(default=False, db_default=False)
+    # The earliest unmet due time (NO_DUE_TIME when none): the SLA_DUE order.
+    sla_due_at = fields.DatetimeField(default=NO_DUE_TIME, db_default=NO_DUE_TIME)
+    # The earliest unmet due time not yet breached, null while paused: what the breach
+    # scheduler scans for.
+    sla_check_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "tickets"
@@ -93,6 +141,8 @@ class Ticket(Model):
             Index(fields=("category_id", "created_at")),
             Index(fields=("assignee_id", "created_at")),
             Index(fields=("urgent", "created_at")),
+            Index(fields=("sla_due_at", "id")),
+            Index(fields=("sla_check_at",)),
         )
 
 
@@ -174,6 +224,23 @@ class RecategorizationRequest(Model):
     class Meta:
         table = "recategorization_requests"
         indexes = (Index(fields=("ticket_id", "status")),)
+
+
+class SatisfactionRating(Model):
+    """The owner's rating of a closed ticket (CSAT), replaced by rating again."""
+
+    id = fields.BigIntField(primary_key=True)
+    ticket: fields.OneToOneRelation[Ticket] = fields.OneToOneField(
+        "models.Ticket", related_name="satisfaction", on_delete=fields.CASCADE
+    )
+    ticket_id: int
+    score = fields.SmallIntField()
+    comment = fields.TextField(null=True)
+    rated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "satisfaction_ratings"
+        indexes = (Index(fields=("rated_at",)),)
 
 
 class FaqEntry(Model):

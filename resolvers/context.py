@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -11,6 +12,7 @@ import strawberry
 from resolvers.loaders import CategoryTree, Loaders
 from schema.types import FieldContext
 from services.rate_limit import Limiter, Unlimited
+from services.satisfaction import DEFAULT_RATING_DAYS
 from services.viewer import Viewer
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ class Context:
     connection_params: dict[str, Any] | None = None
     rate_limiter: Limiter = field(default_factory=Unlimited)
     categories: CategoryTree | None = None
+    rating_window: timedelta = timedelta(days=DEFAULT_RATING_DAYS)
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
     @property

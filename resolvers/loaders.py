@@ -11,7 +11,16 @@ from strawberry.dataloader import DataLoader
 from resolvers import mappers
 from schema import sizes, types
 from schema.enums import TicketStatus
-from services import attachments, categories, policy, ticket_reads, users
+from services import (
+    attachments,
+    categories,
+    policy,
+    satisfaction,
+    sla,
+    ticket_reads,
+    users,
+    visibility,
+)
 from services.viewer import Viewer, require_viewer
 
 if TYPE_CHECKING:
@@ -102,6 +111,22 @@ class _Batches:
         found = await attachments.get_visible_many(viewer=self.viewer, ids=ids)
         return [mappers.attachment(found[i]) if i in found else None for i in ids]
 
+    async def load_ratings(self, ids: Sequence[int]) -> list[types.SatisfactionRating | None]:
+        found = await satisfaction.ratings_of(viewer=self.viewer, ticket_ids=ids)
+        return [mappers.rating(found[i]) if i in found else None for i in ids]
+
+    async def load_sla_policies(self, ids: Sequence[int]) -> list[types.SlaPolicy]:
+        found = await sla.get_policies(ids=ids)
+        return [mappers.sla_policy(found[i]) for i in ids]
+
+    async def load_visible_sla_policies(self, ids: Sequence[int]) -> list[types.SlaPolicy | None]:
+        found = await sla.visible_policies(viewer=self.viewer, ids=ids)
+        return [mappers.sla_policy(found[i]) if i in found else None for i in ids]
+
+    async def load_rating(self, ids: Sequence[int]) -> list[types.SatisfactionRating | None]:
+        found = await satisfaction.get_ratings(viewer=self.viewer, ids=ids)
+        return [mappers.rating(found[i]) if i in found else None for i in ids]
+
     async def load_ticket_attachments(self, ids: Sequence[int]) -> list[list[types.Attachment]]:
         found = await attachments.of_tickets(ticket_ids=ids, limit=sizes.ATTACHMENTS.maximum)
         return [[mappers.attachment(a) for a in found[i]] for i in ids]
@@ -123,6 +148,7 @@ class Loaders:
             if viewer is None
             else {viewer.id: mappers.user_of(viewer.id, viewer.name, viewer.role)}
         )
+        self._sees_service_levels = viewer is not None and visibility.may_see_service_levels(viewer)
         self._categories: asyncio.Task[list[Category]] | None = None
         batches = _Batches(viewer)
         self.users = DataLoader(batches.load_users)
@@ -133,12 +159,16 @@ class Loaders:
         self.events = DataLoader(batches.load_events)
         self.pending_request = DataLoader(batches.load_pending_requests)
         self.request = DataLoader(batches.load_requests)
+        self.satisfaction = DataLoader(batches.load_ratings)
+        self.sla_policy = DataLoader(batches.load_sla_policies)  # of a ticket's visible SLA
         self.ticket_attachments = DataLoader(batches.load_ticket_attachments)
         self.message_attachments = DataLoader(batches.load_message_attachments)
         # By id, as `node` and `nodes` look objects up: what the viewer may see, else None.
         self.visible_user = DataLoader(batches.load_visible_users)
         self.event = DataLoader(batches.load_event)
         self.attachment = DataLoader(batches.load_attachment)
+        self.visible_sla_policy = DataLoader(batches.load_visible_sla_policies)
+        self.rating = DataLoader(batches.load_rating)
 
     async def _all_categories(self) -> list[Category]:
         # The tree is small seeded data: one statement per request serves every lookup.
@@ -186,6 +216,10 @@ class Loaders:
         if missing:
             found = await users.get_users(ids=missing)
             self._users_now.update({i: mappers.user(found[i]) for i in missing if i in found})
+
+    def sla(self, ticket: types.Ticket) -> types.TicketSla | None:
+        """The ticket's service level, for staff only (the same for every viewer of a role)."""
+        return mappers.ticket_sla(ticket) if self._sees_service_levels else None
 
     async def permissions(self, ticket: types.Ticket) -> types.TicketPermissions:
         """`viewerCan`, decided by the same policy functions the mutations enforce."""

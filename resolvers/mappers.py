@@ -7,12 +7,16 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from schema import types
+from schema.enums import SlaTarget
+from services.sla import BusinessHours, format_minute
 from services.validation import (
     ATTACHMENT,
     CATEGORY,
     EVENT,
     MESSAGE,
+    RATING,
     REQUEST,
+    SLA_POLICY,
     TICKET,
     USER,
     global_id,
@@ -25,10 +29,13 @@ if TYPE_CHECKING:
         FaqEntry,
         Message,
         RecategorizationRequest,
+        SatisfactionRating,
+        SlaPolicy,
         Ticket,
         TicketEvent,
         User,
     )
+    from services.satisfaction import SatisfactionStats
     from services.stats import TicketStats
 
 
@@ -75,6 +82,13 @@ def ticket(t: Ticket) -> types.Ticket:
         assignee_id=t.assignee_id,
         follow_up_of_id=t.follow_up_of_id,
         solution_message_id=t.solution_message_id,
+        sla_policy_id=t.sla_policy_id,
+        first_response_due_at=t.first_response_due_at,
+        first_responded_at=t.first_responded_at,
+        resolution_due_at=t.resolution_due_at,
+        sla_paused_since=t.sla_paused_since,
+        first_response_breached=t.first_response_breached,
+        resolution_breached=t.resolution_breached,
     )
 
 
@@ -99,6 +113,8 @@ def event(e: TicketEvent) -> types.TicketEvent:
         to_status=e.to_status,
         comment=e.comment,
         urgent=(e.data or {}).get("urgent"),
+        score=(e.data or {}).get("score"),
+        sla_target=_sla_target((e.data or {}).get("slaTarget")),
         ticket_id=e.ticket_id,
         actor_id=e.actor_id,
         from_category_id=e.from_category_id,
@@ -148,6 +164,7 @@ def stats(s: TicketStats) -> types.TicketStats:
             for cid, n in sorted(s.active_by_category.items())
         ],
         urgent_active=s.urgent_active,
+        sla_breached_active=s.sla_breached_active,
         oldest_open_created_at=s.oldest_open_at,
         computed_at=s.computed_at,
     )
@@ -163,4 +180,58 @@ def attachment(a: Attachment) -> types.Attachment:
         state=a.state,
         created_at=a.created_at,
         expires_at=a.expires_at,
+    )
+
+
+def rating(r: SatisfactionRating) -> types.SatisfactionRating:
+    return types.SatisfactionRating(
+        id=_id(RATING, r.id), pk=r.id, score=r.score, comment=r.comment, rated_at=r.rated_at
+    )
+
+
+def satisfaction_stats(s: SatisfactionStats) -> types.SatisfactionStats:
+    return types.SatisfactionStats(
+        count=s.count,
+        average=s.average,
+        by_score=[types.ScoreCount(score=k, count=n) for k, n in s.by_score.items()],
+    )
+
+
+def _sla_target(value: str | None) -> SlaTarget | None:
+    return None if value is None else SlaTarget(value)
+
+
+def sla_policy(p: SlaPolicy) -> types.SlaPolicy:
+    hours = BusinessHours.of(p.business_hours)
+    return types.SlaPolicy(
+        id=_id(SLA_POLICY, p.id),
+        pk=p.id,
+        urgent=p.urgent,
+        first_response_minutes=p.first_response_minutes,
+        resolution_minutes=p.resolution_minutes,
+        business_hours=None
+        if hours is None
+        else types.BusinessHours(
+            time_zone=hours.time_zone,
+            weekdays=list(hours.weekdays),
+            start=format_minute(hours.start),
+            end=format_minute(hours.end),
+        ),
+        created_at=p.created_at,
+        category_id=p.category_id,
+    )
+
+
+def ticket_sla(t: types.Ticket) -> types.TicketSla | None:
+    if t.sla_policy_id is None:
+        return None
+    return types.TicketSla(
+        first_response_due_at=t.first_response_due_at,
+        first_responded_at=t.first_responded_at,
+        resolution_due_at=t.resolution_due_at,
+        resolved_at=t.closed_at,
+        paused_since=t.sla_paused_since,
+        first_response_breached=t.first_response_breached,
+        resolution_breached=t.resolution_breached,
+        policy_id=t.sla_policy_id,
     )

@@ -21,8 +21,10 @@ from schema.inputs import (
     CreateTicketInput,
     DeclineRecategorizationInput,
     MarkRecommendedSolutionInput,
+    RateTicketInput,
     RecategorizeTicketInput,
     ReplyToTicketInput,
+    SetSlaPolicyInput,
     SetTicketUrgentInput,
     TakeTicketInput,
     UploadAttachmentInput,
@@ -34,14 +36,16 @@ from schema.payloads import (
     CreateTicketPayload,
     DeclineRecategorizationPayload,
     MarkRecommendedSolutionPayload,
+    RateTicketPayload,
     RecategorizeTicketPayload,
     ReplyToTicketPayload,
+    SetSlaPolicyPayload,
     SetTicketUrgentPayload,
     TakeTicketPayload,
     UploadAttachmentPayload,
 )
 from schema.types import UserError
-from services import attachments, rate_limit, ticket_changes, ticket_work
+from services import attachments, rate_limit, satisfaction, sla, ticket_changes, ticket_work
 from services.errors import ErrorCode, UserInputError
 from services.validation import ATTACHMENT, MESSAGE, REQUEST, TICKET, as_id, as_user_ref
 from services.viewer import require_viewer
@@ -362,6 +366,58 @@ class Mutation:
         return await _decide(
             info, DeclineRecategorizationPayload, input.request_id, input.comment, False
         )
+
+    @mutation(
+        description="The owner rates a CLOSED ticket 1 to 5 within the rating window after it "
+        "closed; rating again replaces the rating."
+    )
+    async def rate_ticket(
+        self,
+        info: Info,
+        input: Annotated[
+            RateTicketInput, strawberry.argument(description="The ticket and its rating.")
+        ],
+    ) -> RateTicketPayload:
+        ctx = info.context
+        require_viewer(ctx.viewer)
+        rated = await satisfaction.rate_ticket(
+            viewer=ctx.viewer,
+            broker=ctx.broker,
+            ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
+            score=input.score,
+            comment=input.comment,
+            window=ctx.rating_window,
+            client_mutation_id=input.client_mutation_id,
+        )
+        return RateTicketPayload(
+            ticket=mappers.ticket(rated.ticket),
+            satisfaction=mappers.rating(rated.rating),
+            client_mutation_id=input.client_mutation_id,
+        )
+
+    @mutation(
+        description="Admins: the SLA policy of a leaf category and urgency, for tickets created "
+        "from now on (open tickets keep their due times until recategorized or re-prioritized)."
+    )
+    async def set_sla_policy(
+        self,
+        info: Info,
+        input: Annotated[
+            SetSlaPolicyInput, strawberry.argument(description="The category, urgency and times.")
+        ],
+    ) -> SetSlaPolicyPayload:
+        hours = input.business_hours
+        policy = await sla.set_policy(
+            viewer=info.context.viewer,
+            category_slug=input.category_slug,
+            urgent=input.urgent,
+            first_response_minutes=input.first_response_minutes,
+            resolution_minutes=input.resolution_minutes,
+            business_hours=None
+            if hours is None
+            else sla.RequestedHours(hours.time_zone, hours.weekdays, hours.start, hours.end),
+        )
+        return SetSlaPolicyPayload(sla_policy=mappers.sla_policy(policy))
 
 
 async def _decide(

@@ -18,7 +18,9 @@ from services.validation import (
     EVENT,
     MESSAGE,
     NODE_KEYS,
+    RATING,
     REQUEST,
+    SLA_POLICY,
     TICKET,
     USER,
     parse_global_id,
@@ -34,6 +36,8 @@ LOOKUPS: dict[str, Callable[[Loaders, Any], Awaitable[Node | None]]] = {
     CATEGORY: lambda loaders, key: loaders.category_node(key),
     ATTACHMENT: lambda loaders, key: loaders.attachment.load(key),
     REQUEST: lambda loaders, key: loaders.request.load(key),
+    SLA_POLICY: lambda loaders, key: loaders.visible_sla_policy.load(key),
+    RATING: lambda loaders, key: loaders.rating.load(key),
 }
 assert LOOKUPS.keys() == NODE_KEYS.keys(), "every type with a global id can be looked up"
 

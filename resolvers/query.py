@@ -12,13 +12,15 @@ from resolvers.context import Info
 from resolvers.selection import selected
 from schema import sizes
 from schema.enums import FaqKind, OrderDirection
-from schema.inputs import TicketFilter, TicketOrder, TicketScope
+from schema.inputs import SatisfactionFilter, TicketFilter, TicketOrder, TicketScope
 from schema.metadata import PER_VIEWER, PUBLIC
 from schema.types import (
     Category,
     FaqEntry,
     Node,
     PageInfo,
+    SatisfactionStats,
+    SlaPolicy,
     Ticket,
     TicketConnection,
     TicketEdge,
@@ -27,7 +29,7 @@ from schema.types import (
     TicketStats,
     User,
 )
-from services import faq, stats, ticket_reads
+from services import faq, satisfaction, sla, stats, ticket_reads
 from services.pagination import Page, PageArgs
 from services.validation import TICKET, as_id
 from services.viewer import require_viewer
@@ -62,6 +64,35 @@ class Query:
     @strawberry.field(description="Dashboard figures over the tickets the viewer may see.")
     async def ticket_stats(self, info: Info) -> TicketStats:
         return mappers.stats(await stats.ticket_stats(viewer=info.context.viewer))
+
+    @strawberry.field(
+        description="Staff: the current SLA policy of every leaf category and urgency.",
+        metadata=sizes.SLA_POLICIES.metadata,
+    )
+    async def sla_policies(self, info: Info) -> list[SlaPolicy]:
+        found = await sla.list_policies(viewer=info.context.viewer)
+        return [mappers.sla_policy(p) for p in found[: sizes.SLA_POLICIES.maximum]]
+
+    @strawberry.field(
+        description="Staff: customer satisfaction (ratings of closed tickets) for a category "
+        "and period."
+    )
+    async def satisfaction_stats(
+        self,
+        info: Info,
+        filter: Annotated[
+            SatisfactionFilter | None,
+            strawberry.argument(description="Which ratings to count; all when omitted."),
+        ] = None,
+    ) -> SatisfactionStats:
+        f = filter or SatisfactionFilter()
+        found = await satisfaction.satisfaction_stats(
+            viewer=info.context.viewer,
+            category_slug=f.category_slug,
+            rated_from=f.from_,
+            rated_to=f.to,
+        )
+        return mappers.satisfaction_stats(found)
 
     @strawberry.field(
         description="The Help page's FAQ and tips, in display order. Public.",
@@ -204,6 +235,7 @@ class Query:
                 search=f.search,
                 assigned_to_me=f.assigned_to_me,
                 owner_id=f.owner_id,
+                sla_breached=f.sla_breached,
             ),
             order_by=order.field.value,
             descending=order.direction is OrderDirection.DESC,

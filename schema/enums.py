@@ -6,7 +6,15 @@ from enum import Enum
 
 import strawberry
 
-from models.enums import AttachmentState, EventKind, FaqKind, RequestStatus, Role, TicketStatus
+from models.enums import (
+    AttachmentState,
+    EventKind,
+    FaqKind,
+    RequestStatus,
+    Role,
+    SlaTarget,
+    TicketStatus,
+)
 from services.errors import ErrorCode
 
 strawberry.enum(Role, description="What a user may do.")
@@ -16,6 +24,9 @@ strawberry.enum(ErrorCode, description="Machine-readable reason of a UserError."
 strawberry.enum(RequestStatus, description="Where a recategorization request stands.")
 strawberry.enum(FaqKind, description="A frequently asked question, or a tip.")
 strawberry.enum(AttachmentState, description="Uploaded (only the uploader's) or linked.")
+strawberry.enum(
+    SlaTarget, description="A service-level target: the first response or the resolution."
+)
 
 __all__ = [
     "AttachmentState",
@@ -24,6 +35,7 @@ __all__ = [
     "Locale",
     "OrderDirection",
     "Role",
+    "SlaTarget",
     "TicketOrderField",
     "TicketStatus",
 ]
@@ -39,6 +51,11 @@ class OrderDirection(Enum):
 class TicketOrderField(Enum):
     CREATED_AT = "CREATED_AT"
     UPDATED_AT = "UPDATED_AT"
+    SLA_DUE = strawberry.enum_value(
+        "SLA_DUE",
+        description="Staff: the earliest unmet SLA due time (ASC: the most pressing first; "
+        "tickets with no unmet due time last).",
+    )
 
 
 @strawberry.enum(description="Language of display names.")

@@ -47,6 +47,10 @@ class TicketFilter:
         description="Only this customer's tickets, by their `User.id` (customers only ever see "
         "their own).",
     )
+    sla_breached: bool | None = strawberry.field(
+        default=None,
+        description="Staff: only tickets with a breached SLA target (false: with none).",
+    )
 
 
 @strawberry.input(description="Order of the ticket history; newest first by default.")
@@ -171,3 +175,53 @@ TicketScope = Annotated[
     strawberry.ID | None,
     strawberry.argument(description="Only this ticket; all the viewer may see if omitted."),
 ]
+
+
+@strawberry.input(description="The owner's rating of a CLOSED ticket.")
+class RateTicketInput:
+    ticket_id: strawberry.ID = strawberry.field(description="The closed ticket to rate.")
+    score: int = strawberry.field(description="1 (very unhappy) to 5 (very happy).")
+    comment: str | None = strawberry.field(
+        default=None, description="What went well or not, up to 2,000 characters."
+    )
+    client_mutation_id: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input(description="Which ratings satisfactionStats counts. All given conditions hold.")
+class SatisfactionFilter:
+    category_slug: str | None = strawberry.field(
+        default=None, description="Tickets of a category; a section includes its question types."
+    )
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="Rated at or after this instant."
+    )
+    to: datetime | None = strawberry.field(
+        default=None, description="Rated strictly before this instant."
+    )
+
+
+@strawberry.input(description="Working time: due times count only within it.")
+class BusinessHoursInput:
+    time_zone: str = strawberry.field(description="An IANA time zone, such as Europe/Moscow.")
+    weekdays: list[int] = strawberry.field(
+        description="ISO weekdays to count, 1 (Monday) to 7 (Sunday)."
+    )
+    start: str = strawberry.field(description="Local start of each working day, HH:MM.")
+    end: str = strawberry.field(
+        description="Local end of each working day, HH:MM (24:00 for midnight); after start."
+    )
+
+
+@strawberry.input(description="The service level of a leaf category and urgency.")
+class SetSlaPolicyInput:
+    category_slug: str = strawberry.field(description="A leaf category (no question types).")
+    urgent: bool = strawberry.field(description="For urgent tickets (true) or the others.")
+    first_response_minutes: int = strawberry.field(
+        description="Minutes to the first public reply of staff, 1 to 527,040 (a year)."
+    )
+    resolution_minutes: int = strawberry.field(
+        description="Minutes to CLOSED or REJECTED; not shorter than firstResponseMinutes."
+    )
+    business_hours: BusinessHoursInput | None = strawberry.field(
+        default=None, description="Count only these hours; around the clock when omitted."
+    )

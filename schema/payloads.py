@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.types import Attachment, Message, RecategorizationRequest, Ticket, UserError
+from schema.types import (
+    Attachment,
+    Message,
+    RecategorizationRequest,
+    SatisfactionRating,
+    SlaPolicy,
+    Ticket,
+    UserError,
+)
 
 _ERRORS = "Why nothing changed; empty on success."
 _ECHO = "The input's clientMutationId, returned unchanged."
@@ -110,5 +118,24 @@ class UploadAttachmentPayload:
     attachment: Attachment | None = strawberry.field(
         default=None,
         description="The upload; pass its id in attachmentIds before it expires. Null on errors.",
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.type(description="Result of rateTicket: the rating, or why it was refused.")
+class RateTicketPayload:
+    ticket: Ticket | None = strawberry.field(default=None, description=_TICKET)
+    satisfaction: SatisfactionRating | None = strawberry.field(
+        default=None, description="The rating now on the ticket; null when there are errors."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    client_mutation_id: str | None = strawberry.field(default=None, description=_ECHO)
+
+
+@strawberry.type(description="Result of setSlaPolicy: the new policy, or why it was refused.")
+class SetSlaPolicyPayload:
+    sla_policy: SlaPolicy | None = strawberry.field(
+        default=None,
+        description="The policy now current (for tickets created from now on); null on errors.",
     )
     errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)

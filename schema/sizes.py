@@ -70,3 +70,8 @@ FAQ = ListSize(maximum=100)
 STATUSES = ListSize(maximum=len(TicketStatus))
 # `nodes(ids:)`: objects refetched by id in one request (GitHub's `nodes` takes 100 too).
 NODES = ListSize(maximum=100)
+# Satisfaction scores 1 to 5, each listed.
+SCORES = ListSize(maximum=5)
+# Current SLA policies: one per leaf category and urgency.
+SLA_POLICIES = ListSize(maximum=2 * CATEGORIES.maximum)
+WEEKDAYS = ListSize(maximum=7)

@@ -18,6 +18,7 @@ from schema.enums import (
     Locale,
     RequestStatus,
     Role,
+    SlaTarget,
     TicketStatus,
 )
 from schema.metadata import PER_VIEWER
@@ -53,6 +54,10 @@ class FieldLoaders(Protocol):
     @property
     def request(self) -> Loads[int, RecategorizationRequest | None]: ...
     @property
+    def satisfaction(self) -> Loads[int, SatisfactionRating | None]: ...
+    @property
+    def sla_policy(self) -> Loads[int, SlaPolicy]: ...
+    @property
     def ticket_attachments(self) -> Loads[int, list[Attachment]]: ...
     @property
     def message_attachments(self) -> Loads[int, list[Attachment]]: ...
@@ -63,6 +68,7 @@ class FieldLoaders(Protocol):
     def category(self, category_id: int) -> Category: ...
     async def category_children(self, category_id: int) -> list[Category]: ...
     async def permissions(self, ticket: Ticket) -> TicketPermissions: ...
+    def sla(self, ticket: Ticket) -> TicketSla | None: ...
 
 
 class FieldContext(Protocol):
@@ -218,6 +224,13 @@ class Ticket(Node):
     assignee_id: strawberry.Private[str | None]
     follow_up_of_id: strawberry.Private[int | None]
     solution_message_id: strawberry.Private[int | None]
+    sla_policy_id: strawberry.Private[int | None]
+    first_response_due_at: strawberry.Private[datetime | None]
+    first_responded_at: strawberry.Private[datetime | None]
+    resolution_due_at: strawberry.Private[datetime | None]
+    sla_paused_since: strawberry.Private[datetime | None]
+    first_response_breached: strawberry.Private[bool]
+    resolution_breached: strawberry.Private[bool]
 
     @strawberry.field(description="The customer who opened the ticket.")
     def owner(self, info: Info) -> User:
@@ -303,6 +316,19 @@ class Ticket(Node):
         return await info.context.loaders.pending_request.load(self.pk)
 
     @strawberry.field(
+        description="Staff: the service level (due times, what met them, breaches); null for "
+        "customers and for tickets without a policy."
+    )
+    def sla(self, info: Info) -> TicketSla | None:
+        return info.context.loaders.sla(self)
+
+    @strawberry.field(
+        description="The owner's satisfaction rating, once the ticket is rated (rateTicket)."
+    )
+    async def satisfaction(self, info: Info) -> SatisfactionRating | None:
+        return await info.context.loaders.satisfaction.load(self.pk)
+
+    @strawberry.field(
         description="What the viewer may do with this ticket, and why not.", metadata=PER_VIEWER
     )
     async def viewer_can(self, info: Info) -> TicketPermissions:
@@ -327,6 +353,10 @@ class TicketEvent(Node):
         description="Rejection reason, or the agent's comment on a recategorization request."
     )
     urgent: bool | None = strawberry.field(description="The new urgency (URGENCY_CHANGED).")
+    score: int | None = strawberry.field(description="The score given (RATED).")
+    sla_target: SlaTarget | None = strawberry.field(
+        description="The target whose due time passed (SLA_BREACHED, staff only)."
+    )
     pk: strawberry.Private[int]
     ticket_id: strawberry.Private[int]
     actor_id: strawberry.Private[str]
@@ -578,6 +608,101 @@ class TicketConnection:
         return [StatusCount(status=s, count=counts.get(s, 0)) for s in TicketStatus]
 
 
+@strawberry.type(description="Working time: due times count only within it.")
+class BusinessHours:
+    time_zone: str = strawberry.field(description="IANA time zone of the hours (Europe/Moscow).")
+    weekdays: list[int] = strawberry.field(
+        description="ISO weekdays counted, 1 (Monday) to 7 (Sunday).",
+        metadata=sizes.WEEKDAYS.metadata,
+    )
+    start: str = strawberry.field(description="Local start of each working day, HH:MM.")
+    end: str = strawberry.field(description="Local end of each working day, HH:MM (24:00).")
+
+
+@strawberry.type(description="Staff: how soon tickets of a category and urgency are answered.")
+class SlaPolicy(Node):
+    id: strawberry.ID = strawberry.field(description=f"The policy's id. {NODE_ID}")
+    pk: strawberry.Private[int]
+    urgent: bool = strawberry.field(description="Whether it is for urgent tickets.")
+    first_response_minutes: int = strawberry.field(
+        description="Minutes (of business hours, if any) to the first public reply of staff."
+    )
+    resolution_minutes: int = strawberry.field(
+        description="Minutes (of business hours, if any) to CLOSED or REJECTED."
+    )
+    business_hours: BusinessHours | None = strawberry.field(
+        description="When the minutes count; null: around the clock."
+    )
+    created_at: datetime = strawberry.field(
+        description="Since when it applies (to tickets created after it)."
+    )
+    category_id: strawberry.Private[int]
+
+    @strawberry.field(description="The leaf category it applies to.")
+    def category(self, info: Info) -> Category:
+        return info.context.loaders.category(self.category_id)
+
+
+@strawberry.type(
+    description="A ticket's service level. The clock stops while the ticket is AWAITING_REPLY: "
+    "on resuming, unmet due times move by the paused (business) time."
+)
+class TicketSla:
+    first_response_due_at: datetime | None = strawberry.field(
+        description="When the first public reply of staff is due."
+    )
+    first_responded_at: datetime | None = strawberry.field(
+        description="When staff first replied publicly; null until then."
+    )
+    resolution_due_at: datetime | None = strawberry.field(
+        description="When the ticket is due to be CLOSED or REJECTED."
+    )
+    resolved_at: datetime | None = strawberry.field(
+        description="When the ticket became CLOSED or REJECTED; null until then."
+    )
+    paused_since: datetime | None = strawberry.field(
+        description="Set while the ticket is AWAITING_REPLY: the clock stopped then."
+    )
+    first_response_breached: bool = strawberry.field(
+        description="The first response came (or is still missing) after its due time."
+    )
+    resolution_breached: bool = strawberry.field(
+        description="The resolution came (or is still missing) after its due time."
+    )
+    policy_id: strawberry.Private[int]
+
+    @strawberry.field(description="The policy the due times follow.")
+    async def policy(self, info: Info) -> SlaPolicy:
+        return await info.context.loaders.sla_policy.load(self.policy_id)
+
+
+@strawberry.type(description="The owner's rating of a closed ticket (customer satisfaction).")
+class SatisfactionRating(Node):
+    id: strawberry.ID = strawberry.field(description=f"The rating's id. {NODE_ID}")
+    pk: strawberry.Private[int]
+    score: int = strawberry.field(description="1 (very unhappy) to 5 (very happy).")
+    comment: str | None = strawberry.field(description="What the owner added, if anything.")
+    rated_at: datetime = strawberry.field(description="When the ticket was (last) rated.")
+
+
+@strawberry.type(description="How many ratings gave one score.")
+class ScoreCount:
+    score: int = strawberry.field(description="The score, 1 to 5.")
+    count: int = strawberry.field(description="How many ratings gave it.")
+
+
+@strawberry.type(description="Customer satisfaction over the ratings of a category and period.")
+class SatisfactionStats:
+    count: int = strawberry.field(description="How many tickets were rated.")
+    average: float | None = strawberry.field(
+        description="The mean score (two decimals); null when nothing was rated."
+    )
+    by_score: list[ScoreCount] = strawberry.field(
+        description="Ratings per score, 1 to 5, zeros included.",
+        metadata=sizes.SCORES.metadata,
+    )
+
+
 @strawberry.type(description="Why a mutation did not happen. Nothing was changed.")
 class UserError:
     code: ErrorCode = strawberry.field(description="What went wrong, for programs.")
@@ -609,6 +734,9 @@ class TicketStats:
         metadata=sizes.CATEGORIES.metadata,
     )
     urgent_active: int = strawberry.field(description="Urgent tickets not yet final.")
+    sla_breached_active: int = strawberry.field(
+        description="Staff: tickets not yet final with a breached SLA target (0 for customers)."
+    )
     oldest_open_created_at: datetime | None = strawberry.field(
         description="When the longest-waiting OPEN ticket was created."
     )

@@ -66,7 +66,7 @@ from server.rate_limiters import limiter_from_url
 from server.streams import Streams
 from server.view import HelpdeskView, error_body
 from server.webui import register as register_pages
-from services import attachments, categories
+from services import attachments, categories, sla
 from services.attachments import Limits
 from services.availability import unavailable_dependency
 from services.errors import (
@@ -366,11 +366,40 @@ def create_app(settings: Settings) -> web.Application:
             await task
         app[STORAGE].close()
 
+    async def sla_breaches(app: web.Application) -> AsyncIterator[None]:
+        """Every process scans for passed due times; the database decides who breaches what
+        (services.sla.breach_due), so each target is breached once whatever runs."""
+
+        async def run() -> None:
+            failing = False
+            while True:
+                # First the interval: the app finishes starting before its first scan.
+                await asyncio.sleep(settings.sla_scan_seconds)
+                try:
+                    while (found := await sla.breach_due(broker=app[BROKER])) > 0:
+                        app[METRICS].sla_breaches.inc(found)
+                        if found < sla.SCAN_BATCH:
+                            break
+                    app[METRICS].sla_scans.inc()
+                    if failing:
+                        access_log.info("SLA scans work again")
+                    failing = False
+                except Exception:
+                    if not failing:  # once per outage, not every scan
+                        access_log.exception("SLA scan failed; retrying")
+                    failing = True
+
+        task = db.background_task(run(), name="sla-breaches")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def outages(app: web.Application) -> AsyncIterator[None]:
         yield
         await app[OUTAGES].close()
 
-    app.cleanup_ctx.extend([database, broker, feed, purge_uploads, outages])
+    app.cleanup_ctx.extend([database, broker, feed, purge_uploads, sla_breaches, outages])
     app.on_shutdown.append(close_sockets)
 
     schema = build_schema(

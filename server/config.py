@@ -113,6 +113,8 @@ class Settings:
     image_decode_concurrency: int = 2  # images decoded at once, each within image_max_pixels
     image_max_pixels: int = 40_000_000
     shutdown_timeout: float = 10.0  # seconds in-flight requests get after SIGTERM
+    rating_days: int = 7  # days after closing that the owner may rate a ticket
+    sla_scan_seconds: float = 1.0  # how often each process looks for passed SLA due times
 
     def __repr__(self) -> str:
         """Every setting but the secrets: the JWT secret and URL passwords are redacted."""
@@ -188,6 +190,8 @@ class Settings:
             image_decode_concurrency=_int(env, "HELPDESK_IMAGE_DECODE_CONCURRENCY", 2),
             image_max_pixels=_int(env, "HELPDESK_IMAGE_MAX_PIXELS", 40_000_000),
             shutdown_timeout=float(_int(env, "HELPDESK_SHUTDOWN_TIMEOUT", 10, zero_means_off=True)),
+            rating_days=_int(env, "HELPDESK_RATING_DAYS", 7),
+            sla_scan_seconds=_seconds(env, "HELPDESK_SLA_SCAN_SECONDS", 1.0),
         )
         settings.check()
         return settings

@@ -91,6 +91,16 @@ class Metrics:
             ["name"],
             registry=self.registry,
         )
+        self.sla_scans = Counter(
+            "helpdesk_sla_scans",
+            "Scans of this process for passed SLA due times, completed.",
+            registry=self.registry,
+        )
+        self.sla_breaches = Counter(
+            "helpdesk_sla_breaches",
+            "Tickets this process marked breached (one SLA_BREACHED event per target).",
+            registry=self.registry,
+        )
         self._names: set[str] = set()
 
     def operation_label(self, name: str | None) -> str:

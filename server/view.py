@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -175,6 +176,7 @@ class HelpdeskView(GraphQLView[Context, None]):
             limits=app[LIMITS],
             rate_limiter=app[RATE_LIMITER],
             categories=app.get(CATEGORY_TREE),
+            rating_window=timedelta(days=app[SETTINGS].rating_days),
             request=request,
             response=response,
         )

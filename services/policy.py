@@ -4,6 +4,8 @@ Visibility comes first and is not decided here: a ticket the viewer may not see 
 - Final tickets (CLOSED, REJECTED) take no change at all: TICKET_FINAL.
 - Customers: reply to their tickets; withdraw (close) an OPEN one; recategorize an OPEN one, or ask
   for a recategorization while it is in work; set its urgency.
+- Customers rate their own CLOSED tickets within the rating window (the only change a final
+  ticket takes).
 - Agents: reply and add internal notes anywhere; take and work OPEN tickets. Once a ticket is
   assigned, its status, category, recategorization requests and hand-over belong to the assigned
   agent (or an admin).
@@ -12,6 +14,7 @@ Visibility comes first and is not decided here: a ticket the viewer may not see 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from models import Role, TicketStatus
@@ -214,3 +217,33 @@ def mark_solution(viewer: Viewer, ticket: TicketState) -> Decision:
     if not viewer.is_staff:
         return _forbid("Only support agents recommend a solution.")
     return _works_on(viewer, ticket)
+
+
+def rate(
+    viewer: Viewer,
+    ticket: TicketState,
+    *,
+    closed_at: datetime | None,
+    now: datetime,
+    window: timedelta,
+) -> Decision:
+    """The owner rates a CLOSED ticket until `window` after it closed."""
+    if viewer.is_staff or not is_owner(viewer, ticket):
+        return _forbid("Only the ticket's owner rates it.")
+    if ticket.status is not S.CLOSED:
+        return Decision(
+            False,
+            f"Only CLOSED tickets can be rated; this one is {ticket.status.value}.",
+            ErrorCode.INVALID_TRANSITION,
+            "ticketId",
+        )
+    if closed_at is None or now > closed_at + window:
+        days = window.days
+        return Decision(
+            False,
+            f"Ticket #{ticket.number} can be rated for {days} days after it closed; "
+            "that time is over.",
+            ErrorCode.RATING_CLOSED,
+            "ticketId",
+        )
+    return ALLOW

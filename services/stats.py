@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from tortoise.functions import Count
 
 from models import FINAL_STATUSES, TicketStatus
-from services import visibility
+from services import sla, visibility
 from services.viewer import Viewer, require_viewer
 
 
@@ -17,12 +17,14 @@ class TicketStats:
     by_status: dict[TicketStatus, int]
     active_by_category: dict[int, int]
     urgent_active: int
+    sla_breached_active: int
     oldest_open_at: datetime | None
     computed_at: datetime
 
 
 async def ticket_stats(*, viewer: Viewer | None) -> TicketStats:
-    """Counts by status; open work (not final) by category and urgent; the oldest OPEN ticket."""
+    """Counts by status; open work (not final) by category, urgent and with a breached SLA
+    target (staff); the oldest OPEN ticket."""
     viewer = require_viewer(viewer)
     tickets = visibility.tickets(viewer)
     active = tickets.filter(status__not_in=list(FINAL_STATUSES))
@@ -36,6 +38,7 @@ async def ticket_stats(*, viewer: Viewer | None) -> TicketStats:
         by_status={TicketStatus(r["status"]): r["n"] for r in by_status},
         active_by_category={r["category_id"]: r["n"] for r in by_category},
         urgent_active=urgent,
+        sla_breached_active=await sla.breached_active_count(viewer=viewer),
         oldest_open_at=oldest.created_at if oldest else None,
         computed_at=datetime.now(UTC),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -17,8 +17,9 @@ from tortoise.transactions import in_transaction
 
 from models import Counter, EventKind, Message, Ticket, TicketEvent, TicketStatus
 from pubsub import Broker
-from services import attachments, events, idempotency, policy, visibility
+from services import attachments, events, idempotency, policy, sla, visibility
 from services.categories import resolve_leaf
+from services.clock import clock
 from services.errors import ErrorCode, FieldError, Forbidden, UserInputError
 from services.ticket_work import Change, change_ticket
 from services.validation import (
@@ -36,7 +37,7 @@ TICKET_NUMBER = "ticket_number"
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 # --- create --------------------------------------------------------------------------------
@@ -113,6 +114,7 @@ async def create_ticket(
                 follow_up_of_id=follow_up_of,
                 created_at=now,
                 updated_at=now,
+                **await sla.initial_columns(category.id, urgent, now),
             )
             event = await events.record(
                 ticket,
@@ -243,7 +245,11 @@ async def reply_to_ticket(
             await idempotency.remember(viewer, request, ticket_id=ticket.id, message_id=message.id)
             return recorded
 
-        return Change({} if new_status is None else {"status": new_status}, record)
+        return Change(
+            {} if new_status is None else {"status": new_status},
+            record,
+            first_response=sla.meets_first_response(viewer, internal=internal),
+        )
 
     try:
         ticket = await change_ticket(

@@ -22,18 +22,18 @@ from models import (
     TicketStatus,
 )
 from models.rows import fetch, first_of_each
-from services import visibility
+from services import sla, visibility
 from services.categories import category_ids_under
-from services.errors import BadRequest, ErrorCode
+from services.errors import BadRequest, ErrorCode, Forbidden
 from services.pagination import DEFAULT_PAGE, MAX_PAGE, Page, PageArgs, paginate
 from services.validation import (
     EVENT,
     SEARCH_MAX,
     as_event_cursor,
-    as_instant,
     as_user_ref,
     bounded,
     global_id,
+    instant_argument,
     search_key,
 )
 from services.viewer import Viewer, require_viewer
@@ -89,9 +89,11 @@ class TicketFilter:
     search: str | None = None
     assigned_to_me: bool | None = None
     owner_id: str | None = None  # a user's global id
+    sla_breached: bool | None = None
 
 
-ORDER_COLUMNS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at"}
+ORDER_COLUMNS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "SLA_DUE": "sla_due_at"}
+STAFF_ORDERS = frozenset({"SLA_DUE"})
 
 
 @dataclass(slots=True)
@@ -125,6 +127,8 @@ async def list_tickets(
     """The history: customers always get only their own tickets; filters narrow it further."""
     viewer = require_viewer(viewer)
     page.check()
+    if order_by in STAFF_ORDERS and not visibility.may_see_service_levels(viewer):
+        raise Forbidden("Only support staff order tickets by SLA due time.")
     query = await _filtered(visibility.tickets(viewer), viewer, filter)
     result = await paginate(query, column=ORDER_COLUMNS[order_by], descending=descending, args=page)
     return TicketList(page=result, query=query)
@@ -140,8 +144,8 @@ async def _filtered(query: QuerySet[Ticket], viewer: Viewer, f: TicketFilter) ->
         query = query.filter(category_id__in=ids)
     if f.urgent is not None:
         query = query.filter(urgent=f.urgent)
-    after = _instant("createdAfter", f.created_after)
-    before = _instant("createdBefore", f.created_before)
+    after = instant_argument("createdAfter", f.created_after)
+    before = instant_argument("createdBefore", f.created_before)
     if after is not None and before is not None and after >= before:
         raise BadRequest("createdAfter must be earlier than createdBefore.")
     if after is not None:
@@ -161,6 +165,10 @@ async def _filtered(query: QuerySet[Ticket], viewer: Viewer, f: TicketFilter) ->
         # A user's global id. One that names no user (malformed, of another type) matches no
         # ticket, as an unknown user's does: no user's id is empty.
         query = query.filter(owner_id=as_user_ref(f.owner_id) or "")
+    if f.sla_breached is not None:
+        if not visibility.may_see_service_levels(viewer):
+            raise Forbidden("Only support staff filter tickets by SLA breaches.")
+        query = query.filter(sla.breached_filter(f.sla_breached))
     return query
 
 
@@ -226,12 +234,3 @@ async def pending_requests(
 async def get_requests(*, viewer: Viewer, ids: Sequence[int]) -> dict[int, RecategorizationRequest]:
     query = visibility.requests(viewer).filter(id__in=list(set(ids)))
     return {r.id: r for r in await fetch(query)}
-
-
-def _instant(name: str, moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    instant = as_instant(moment)
-    if instant is None:
-        raise BadRequest(f"{name} is out of range.")
-    return instant

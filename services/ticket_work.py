@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -24,14 +24,16 @@ from models import (
     RecategorizationRequest,
     RequestStatus,
     Role,
+    SlaPolicy,
     Ticket,
     TicketEvent,
     TicketStatus,
     User,
 )
 from pubsub import Broker
-from services import events, policy, visibility
+from services import events, policy, sla, visibility
 from services.categories import resolve_leaf
+from services.clock import clock
 from services.errors import ErrorCode, FieldError, UserInputError
 from services.validation import clean_text
 from services.viewer import Viewer, require_viewer
@@ -48,6 +50,8 @@ class Change:
 
     fields: dict[str, Any] = field(default_factory=dict)
     record: Recorder | None = None
+    # A public reply by staff: meets the ticket's first-response target.
+    first_response: bool = False
 
 
 class _Conflict(Exception):
@@ -105,13 +109,21 @@ async def change_ticket(
                 )
                 if change is None:
                     return ticket  # nothing to change: no version, no event
-                now = datetime.now(UTC)
+                now = clock.now()
                 values = {**change.fields, "version": ticket.version + 1, "updated_at": now}
+                service_level = await sla.follow_change(
+                    ticket, values, now, first_response=change.first_response
+                )
+                values.update(service_level.fields)
                 updated = await Ticket.filter(id=ticket.id, version=ticket.version).update(**values)
                 if not updated:
                     raise _Conflict
                 ticket.update_from_dict(values)
                 written = await change.record(ticket, now) if change.record else []
+                if service_level.retargeted is not None:
+                    written.append(
+                        await _record_retargeted(ticket, now, viewer, service_level.retargeted)
+                    )
         except _Conflict:
             if expected_version is not None:
                 raise _version_conflict(await Ticket.get(id=ticket_id)) from None
@@ -121,10 +133,24 @@ async def change_ticket(
     raise _version_conflict(await Ticket.get(id=ticket_id))
 
 
+async def _record_retargeted(
+    ticket: Ticket, now: datetime, actor: Viewer, policy: SlaPolicy
+) -> TicketEvent:
+    """A new category or urgency put the ticket under another policy (staff only)."""
+    return await events.record(
+        ticket,
+        EventKind.SLA_RETARGETED,
+        actor_id=actor.id,
+        at=now,
+        internal=True,
+        data={"slaPolicyId": policy.id},
+    )
+
+
 def _status_fields(target: TicketStatus) -> dict[str, Any]:
     fields: dict[str, Any] = {"status": target}
     if target in FINAL_STATUSES:
-        fields["closed_at"] = datetime.now(UTC)
+        fields["closed_at"] = clock.now()
     return fields
 
 

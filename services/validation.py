@@ -19,7 +19,7 @@ from typing import Any
 from tortoise.models import Model
 
 from models import Category, MutationReceipt, Ticket, User
-from services.errors import ErrorCode, FieldError
+from services.errors import BadRequest, ErrorCode, FieldError
 
 
 def _max_length(model: type[Model], field: str) -> int:
@@ -90,6 +90,8 @@ USER = "User"
 CATEGORY = "Category"
 ATTACHMENT = "Attachment"
 REQUEST = "RecategorizationRequest"
+SLA_POLICY = "SlaPolicy"
+RATING = "SatisfactionRating"
 
 
 def as_user_id(value: str) -> str | None:
@@ -116,6 +118,8 @@ NODE_KEYS: dict[str, Callable[[str], int | str | None]] = {
     CATEGORY: as_row_number,
     ATTACHMENT: as_row_number,
     REQUEST: as_row_number,
+    SLA_POLICY: as_row_number,
+    RATING: as_row_number,
 }
 
 # The longest global id there is: the longest type name and the longest user id, each character
@@ -181,6 +185,16 @@ def as_instant(value: datetime) -> datetime | None:
         return value.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
+
+
+def instant_argument(name: str, moment: datetime | None) -> datetime | None:
+    """A query argument's instant (`as_instant`); out of range is a bad request naming it."""
+    if moment is None:
+        return None
+    instant = as_instant(moment)
+    if instant is None:
+        raise BadRequest(f"{name} is out of range.")
+    return instant
 
 
 def as_row_id(value: Any) -> int | None:

@@ -1,7 +1,9 @@
 """Who sees what: the only module that decides which rows a viewer may read.
 
 Customers see their own tickets, with everything on them except internal notes (and the events
-and files of those notes); agents and admins see every ticket and every note. Every read (queries,
+and files of those notes) and service levels (SLA fields, their events, satisfaction figures);
+agents and admins see every ticket, every note and every service level. Events marked internal
+(about a note, or about service levels) are staff-only. Every read (queries,
 the loaders' batch reads, subscriptions and their replays, downloads, idempotent replays) starts
 from these querysets or asks these predicates; no other module filters by owner or by the
 internal flag.
@@ -12,7 +14,14 @@ from __future__ import annotations
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
-from models import Attachment, Message, RecategorizationRequest, Ticket, TicketEvent
+from models import (
+    Attachment,
+    Message,
+    RecategorizationRequest,
+    SatisfactionRating,
+    Ticket,
+    TicketEvent,
+)
 from services.viewer import Viewer
 
 
@@ -28,6 +37,11 @@ def may_see_ticket(viewer: Viewer, owner_id: str) -> bool:
 
 def may_see_internal(viewer: Viewer) -> bool:
     """Internal notes (and their events and files) are for staff only."""
+    return sees_every_ticket(viewer)
+
+
+def may_see_service_levels(viewer: Viewer) -> bool:
+    """SLA policies, due times and breaches, and satisfaction figures are for staff only."""
     return sees_every_ticket(viewer)
 
 
@@ -76,6 +90,14 @@ def events(viewer: Viewer) -> QuerySet[TicketEvent]:
 def requests(viewer: Viewer) -> QuerySet[RecategorizationRequest]:
     """Recategorization requests of visible tickets."""
     query = RecategorizationRequest.all()
+    if sees_every_ticket(viewer):
+        return query
+    return query.filter(ticket_id__in=_own_tickets(viewer))
+
+
+def ratings(viewer: Viewer) -> QuerySet[SatisfactionRating]:
+    """Ratings of visible tickets (a customer's own)."""
+    query = SatisfactionRating.all()
     if sees_every_ticket(viewer):
         return query
     return query.filter(ticket_id__in=_own_tickets(viewer))

@@ -119,12 +119,14 @@ async def backend(
 
 
 TABLES_TO_EMPTY = [
+    "satisfaction_ratings",
     "attachments",
     "ticket_events",
     "recategorization_requests",
     "messages",
     "mutation_receipts",
     "tickets",
+    "sla_policies",
     "users",
 ]
 
@@ -134,6 +136,7 @@ async def _empty_tables() -> None:
     for table in TABLES_TO_EMPTY:
         await conn.execute_script(f"DELETE FROM {table}")
     await conn.execute_script("UPDATE counters SET value = 0")
+    await db.seed_sla_policies()
 
 
 @dataclass
@@ -223,6 +226,15 @@ async def app_client(backend: Backend) -> AsyncIterator[TestClient]:
 @pytest.fixture
 async def api(app_client: TestClient) -> Api:
     return Api(app_client)
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    """The services' clock, to set instead of waiting; the wall clock again after the test."""
+    from services.clock import clock
+
+    yield clock
+    clock.reset()
 
 
 @pytest.fixture

@@ -98,10 +98,14 @@ async def numbers(api: Api, as_: str, role: str = "customer", **variables: Any) 
 async def given_status(ticket_id: str, status: str, assignee: str | None = None) -> None:
     """Arrange a ticket's state directly in storage (the workflow mutations are tested apart)."""
     from models import Ticket, User
+    from services.clock import clock
 
     if assignee is not None:
         await User.get_or_create(id=assignee, defaults={"name": assignee, "role": "agent"})
-    await Ticket.filter(id=row_key(ticket_id)).update(status=status, assignee_id=assignee)
+    closed_at = clock.now() if status in ("CLOSED", "REJECTED") else None
+    await Ticket.filter(id=row_key(ticket_id)).update(
+        status=status, assignee_id=assignee, closed_at=closed_at
+    )
 
 
 async def given_created_at(ticket_id: str, when: str) -> None:
@@ -112,3 +116,13 @@ async def given_created_at(ticket_id: str, when: str) -> None:
 
     at = datetime.fromisoformat(when)
     await Ticket.filter(id=row_key(ticket_id)).update(created_at=at, updated_at=at)
+
+
+async def given_first_response_due(number: int, due: Any) -> None:
+    """Arrange a ticket's first-response due time (found by its human number) directly in
+    storage, for tests with real processes, whose clock cannot be set."""
+    from models import Ticket
+
+    await Ticket.filter(number=number).update(
+        first_response_due_at=due, sla_due_at=due, sla_check_at=due
+    )

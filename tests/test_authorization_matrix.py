@@ -70,6 +70,7 @@ SOLUTION = (
     "mutation($i: MarkRecommendedSolutionInput!) "
     "{ markRecommendedSolution(input: $i) { ticket { id } errors { code } } }"
 )
+RATE = "mutation($i: RateTicketInput!) { rateTicket(input: $i) { ticket { id } errors { code } } }"
 
 OPS = [
     Op("ticket", TICKET_Q, lambda t, m, u: {"id": t}, "ticket"),
@@ -137,6 +138,7 @@ OPS = [
         "markRecommendedSolution",
         "markSolution",
     ),
+    Op("rate", RATE, lambda t, m: {"i": {"ticketId": t, "score": 5}}, "rateTicket"),
 ]
 
 
@@ -162,6 +164,10 @@ def expected(op: str, actor: str, status: str) -> str:
         return "NOT_FOUND"
     if op == "take" and not staff:
         return "FORBIDDEN"
+    if op == "rate":
+        if actor != OWNER:
+            return "FORBIDDEN"
+        return OK if status == "CLOSED" else "INVALID_TRANSITION"
     if final:
         return "TICKET_FINAL"
     if op in {"reply", "setUrgent"}:

@@ -118,8 +118,9 @@ async def test_assigned_agent_or_admin_approves_a_request(api: Api, who: str, ro
 
     after = await state(api, tid)
     assert after["category"] == {"slug": "system-errors"}
-    assert kinds(after) == [*kinds(before), "CATEGORY_CHANGED"]
-    event = after["events"][-1]
+    # Another category has another service level: the change re-targets it (staff only).
+    assert kinds(after) == [*kinds(before), "CATEGORY_CHANGED", "SLA_RETARGETED"]
+    event = of_kind(after, "CATEGORY_CHANGED")[-1]
     assert (event["fromCategory"], event["toCategory"]) == (
         {"slug": "app-help"},
         {"slug": "system-errors"},
@@ -213,9 +214,13 @@ async def test_concurrent_decisions_decide_once(api: Api) -> None:
             assert refused(payload) == [("INVALID_TRANSITION", "requestId")]
     after = await state(api, tid)
     assert after["version"] == before["version"] + 1
-    assert len(after["events"]) == len(before["events"]) + 1
     status = decided[0]["request"]["status"]
-    assert after["events"][-1]["recategorizationRequest"] == {"id": request_id, "status": status}
+    # An approval also re-targets the service level (one more event, staff only).
+    added = kinds(after)[len(before["events"]) :]
+    assert added == (["CATEGORY_CHANGED", "SLA_RETARGETED"] if status == "APPROVED" else
+                     ["RECATEGORIZATION_DECLINED"])  # fmt: skip
+    decision = after["events"][len(before["events"])]
+    assert decision["recategorizationRequest"] == {"id": request_id, "status": status}
     expected = "system-errors" if status == "APPROVED" else "app-help"
     assert after["category"] == {"slug": expected}
 
@@ -294,8 +299,9 @@ async def test_staff_change_the_category_of_a_ticket_in_work_directly(
     assert ticket["category"] == {"slug": "metric-billing"}
     assert ticket["version"] == before["version"] + 1
     after = await state(api, before["id"])
-    assert kinds(after) == [*kinds(before), "CATEGORY_CHANGED"]
-    assert after["events"][-1]["toCategory"] == {"slug": "metric-billing"}
+    # Another category has another service level: the change re-targets it (staff only).
+    assert kinds(after) == [*kinds(before), "CATEGORY_CHANGED", "SLA_RETARGETED"]
+    assert of_kind(after, "CATEGORY_CHANGED")[-1]["toCategory"] == {"slug": "metric-billing"}
 
 
 async def test_another_agent_cannot_recategorize_an_assigned_ticket(api: Api) -> None:

@@ -50,6 +50,7 @@ async def test_timeline_interleaves_messages_and_events_in_order(api: Api) -> No
         "Send a screenshot",
         "STATUS_CHANGED",
         "URGENCY_CHANGED",
+        "SLA_RETARGETED",  # urgent tickets have their own service level (staff only)
         "Here it is",
         "STATUS_CHANGED",
     ]
@@ -147,10 +148,14 @@ async def test_customer_log_holds_only_own_public_events(api: Api) -> None:
         e["id"] for e in agent_view if e["message"] is not None and e["message"]["internal"]
     }
     assert len(internal_ids) == 2  # one note per ticket, visible to agents
+    # Service levels are for staff too: the urgency change re-targeted each ticket.
+    service_level_ids = {e["id"] for e in agent_view if e["kind"].startswith("SLA_")}
+    assert len(service_level_ids) == 2
 
     customer_view = await _all_events(api, OWNER, "customer")
+    staff_only = internal_ids | service_level_ids
     expected = [
-        e["id"] for e in agent_view if e["ticket"]["id"] == mine and e["id"] not in internal_ids
+        e["id"] for e in agent_view if e["ticket"]["id"] == mine and e["id"] not in staff_only
     ]
     assert [e["id"] for e in customer_view] == expected
     assert {e["ticket"]["id"] for e in customer_view} == {mine}
