@@ -5,7 +5,8 @@ STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 .PHONY: install web-assets web-manifest screenshot run test lint format schema schema-check clean \
-	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale bench-cost bench-image-decode
+	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale bench-cost bench-image-decode \
+	bench-sla
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +80,10 @@ bench-image-decode: install
 
 bench-scale: install
 	$(BIN)/python -m bench.history --sizes 10000,1000000
+
+# The SLA breach scheduler over 1M tickets: one scan's time and the plan of its claim.
+bench-sla: install
+	$(BIN)/python -m bench.sla --tickets 1000000
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache web/node_modules

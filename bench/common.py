@@ -188,12 +188,13 @@ def wrk(
     finally:
         os.unlink(script.name)
     text = out.stdout
-    if not re.search(r"^\s+99%\s+\S+$", text, re.M):
+    # wrk pads latencies in seconds with a trailing space ("1.40s ").
+    if not re.search(r"^\s+99%\s+\S+\s*$", text, re.M):
         raise RuntimeError(f"unexpected wrk output:\n{text}\n{out.stderr}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
     # The distribution lines only: "+/- Stdev" columns elsewhere also end in "50%".
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)\s*$", text, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)\s*$", text, re.M).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
