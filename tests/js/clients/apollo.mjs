@@ -24,6 +24,8 @@ export const typePolicies = {
   TicketStats: { keyFields: [] },
   // FAQ entries have no id; their slug is their stable name.
   FaqEntry: { keyFields: ["slug"] },
+  // A ticket's service level (staff only) is a value of its ticket, like its permissions.
+  TicketSla: { merge: true },
 };
 
 // SHA-256 of the query text, as hex: Web Crypto (browsers, Node 20+).
