@@ -138,7 +138,7 @@ OPS = [
         "markRecommendedSolution",
         "markSolution",
     ),
-    Op("rate", RATE, lambda t, m: {"i": {"ticketId": t, "score": 5}}, "rateTicket"),
+    Op("rate", RATE, lambda t, m, u: {"i": {"ticketId": t, "score": 5}}, "rateTicket"),
 ]
 
 

@@ -28,7 +28,7 @@ RATING = """
 query Rating($id: ID!) {
   ticket(id: $id) {
     version satisfaction { id score comment ratedAt }
-    events { kind score actor { id } }
+    events { kind score actor { sub } }
   }
 }"""
 STATS = """
@@ -65,7 +65,7 @@ async def test_the_owner_rates_a_closed_ticket_and_staff_see_it(api: Api) -> Non
     for viewer, role in ((OWNER, "customer"), (AGENT, "agent")):
         seen = (await api.gql(RATING, {"id": ticket["id"]}, as_=viewer, role=role))["ticket"]
         assert seen["satisfaction"] == payload["satisfaction"]
-        assert seen["events"][-1] == {"kind": "RATED", "score": 5, "actor": {"id": OWNER}}
+        assert seen["events"][-1] == {"kind": "RATED", "score": 5, "actor": {"sub": OWNER}}
 
 
 async def test_rating_again_within_the_window_replaces_the_score(api: Api) -> None:
@@ -180,3 +180,14 @@ async def test_satisfaction_stats_by_category_and_period(api: Api, clock: Any) -
 async def test_satisfaction_stats_are_for_staff(api: Api) -> None:
     error = await api.error(STATS, as_=OWNER)
     assert error["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_rating_is_a_node_as_visible_as_its_ticket(api: Api) -> None:
+    ticket = await closed_ticket(api)
+    rating = (await rate(api, ticket["id"], 4))["satisfaction"]
+    query = "query($id: ID!) { node(id: $id) { ... on SatisfactionRating { id score } } }"
+
+    for viewer, role in ((OWNER, "customer"), (AGENT, "agent")):
+        found = (await api.gql(query, {"id": rating["id"]}, as_=viewer, role=role))["node"]
+        assert found == {"id": rating["id"], "score": 4}
+    assert (await api.gql(query, {"id": rating["id"]}, as_=OTHER))["node"] is None

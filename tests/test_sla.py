@@ -324,3 +324,17 @@ async def test_urgency_and_category_changes_retarget_and_are_recorded(api: Api, 
     seen_by_owner = await sla(api, ticket["id"], as_=OWNER, role="customer")
     assert "SLA_RETARGETED" not in [e["kind"] for e in seen_by_owner["events"]]
     assert seen_by_owner["sla"] is None
+
+
+async def test_a_policy_is_a_node_for_staff_only(api: Api) -> None:
+    policies = (await api.gql(POLICIES, as_=AGENT, role="agent"))["slaPolicies"]
+    query = "query($id: ID!) { node(id: $id) { __typename ... on SlaPolicy { id urgent } } }"
+    variables = {"id": policies[0]["id"]}
+
+    found = (await api.gql(query, variables, as_=AGENT, role="agent"))["node"]
+    assert found == {
+        "__typename": "SlaPolicy",
+        "id": policies[0]["id"],
+        "urgent": policies[0]["urgent"],
+    }
+    assert (await api.gql(query, variables, as_=OWNER))["node"] is None
