@@ -201,11 +201,29 @@ def connections_in_use() -> int:
 BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar("background", default=False)
 
 
+STOP_RETRY_SECONDS = 0.5
+
+
 def background_task(coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
     """A task of the process's own, apart from any request."""
     context = contextvars.copy_context()
     context.run(BACKGROUND.set, True)
     return asyncio.get_running_loop().create_task(coroutine, name=name, context=context)
+
+
+async def stop_tasks(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel the tasks and wait until each has ended. The cancellation is repeated while one
+    runs on: a library awaiting through Python 3.11's `wait_for` (redis-py, the database
+    drivers) can swallow a cancellation that lands as its own wait ends, and a single cancel
+    would then leave shutdown waiting for ever."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=STOP_RETRY_SECONDS)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: its own loop has logged what went wrong
 
 
 class StatementLog(logging.Handler):

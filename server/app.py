@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 import urllib.parse
@@ -361,9 +360,7 @@ def create_app(settings: Settings) -> web.Application:
 
         task = db.background_task(run(), name="purge-uploads")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await db.stop_tasks(task)
         app[STORAGE].close()
 
     async def sla_breaches(app: web.Application) -> AsyncIterator[None]:
@@ -391,9 +388,7 @@ def create_app(settings: Settings) -> web.Application:
 
         task = db.background_task(run(), name="sla-breaches")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await db.stop_tasks(task)
 
     async def outages(app: web.Application) -> AsyncIterator[None]:
         yield

@@ -13,7 +13,7 @@ import structlog
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from models.db import background_task
+from models.db import background_task, stop_tasks
 from server.metrics import Metrics
 from services.availability import unavailable_dependency
 from services.errors import (
@@ -112,10 +112,7 @@ class Outages:
         self.tasks[dependency] = background_task(until_up(), name=f"probe-{dependency}")
 
     async def close(self) -> None:
-        for task in self.tasks.values():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*self.tasks.values())
         self.tasks.clear()
 
 

@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from models import EventKind, Ticket, TicketEvent
-from models.db import background_task
+from models.db import background_task, stop_tasks
 from models.rows import fetch
 from pubsub import Broker
 from services import visibility
@@ -183,11 +183,7 @@ class EventFeed:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*self._tasks)
         for subscriber in self._subscribers:
             subscriber.queue.put_nowait(None)
 
