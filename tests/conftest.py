@@ -81,6 +81,10 @@ class Backend:
             # Generous enough for the busiest test; the rate-limit tests set their own.
             "rate_limit_per_minute": 1_000_000,
             "rate_limit_burst": 100_000,
+            # The breach scheduler scans only in the tests that watch it (they set their own
+            # interval): every app of a run shares its database, and one app's scans would
+            # breach, and lock, the tickets that other tests made at clocks they had set.
+            "sla_scan_seconds": 3600.0,
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

@@ -469,7 +469,9 @@ async def test_broker_killed_under_writers_and_subscribers(
     loop = asyncio.get_running_loop()
 
     async def outage() -> None:
-        redis_server.kill()
+        # Off the event loop: the server under test shares it, and waiting for the killed
+        # process must not stop the server.
+        await loop.run_in_executor(None, redis_server.kill)
 
     async def restore() -> None:
         await loop.run_in_executor(None, redis_server.start)
