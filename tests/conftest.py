@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from aiohttp import web_app
 from aiohttp.test_utils import TestClient, TestServer
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
@@ -219,6 +220,19 @@ async def _close(client: TestClient) -> None:
             task.print_stack(file=stacks)
         pytest.fail(f"the app did not shut down within {CLOSE_SECONDS} s:\n{stacks.getvalue()}")
     closing.result()
+
+
+@pytest.fixture(autouse=True)
+def forget_closed_apps() -> Iterator[None]:
+    """aiohttp memoizes each app's middleware chains (up to 1,024) for the life of the process.
+    A server has one app; a test run makes one per test, and the memo would keep each of them
+    alive with its schema: millions of objects, whose full collections then pause the event
+    loop for seconds, past the operation deadline of a request in flight. Forget them after
+    each test."""
+    yield
+    memo = getattr(web_app, "_cached_build_middleware", None)
+    if memo is not None:
+        memo.cache_clear()
 
 
 @pytest.fixture
