@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from models import Category
-from services.errors import ErrorCode, UserInputError
+from services.errors import BadRequest, ErrorCode, UserInputError
 from services.validation import as_slug
 
 
@@ -38,10 +38,11 @@ async def resolve_leaf(*, slug: str, field: str = "categorySlug") -> Category:
     return category
 
 
-async def category_ids_under(*, slug: str) -> list[int] | None:
-    """The category and its children (a section includes its question types); None if unknown."""
+async def category_ids_under(*, slug: str) -> list[int]:
+    """The category and its children (a section includes its question types), for a filter by
+    category; an unknown slug is a bad request."""
     category = None if as_slug(slug) is None else await Category.get_or_none(slug=slug)
     if category is None:
-        return None
+        raise BadRequest(f"Unknown category {slug!r}.", ErrorCode.UNKNOWN_CATEGORY)
     children = await Category.filter(parent_id=category.id)
     return [category.id, *(c.id for c in children)]

@@ -20,9 +20,9 @@ from pubsub import Broker
 from services import events, idempotency, policy, visibility
 from services.categories import category_ids_under
 from services.clock import clock
-from services.errors import BadRequest, ErrorCode, FieldError, Forbidden, UserInputError
+from services.errors import ErrorCode, FieldError, Forbidden, UserInputError
 from services.ticket_work import Change, change_ticket
-from services.validation import check_client_mutation_id, clean_text, instant_argument
+from services.validation import check_client_mutation_id, clean_text, period_arguments
 from services.viewer import Viewer, require_viewer
 
 SCORES = range(1, 6)
@@ -142,13 +142,8 @@ async def satisfaction_stats(
     query = visibility.ratings(viewer)
     if category_slug is not None:
         ids = await category_ids_under(slug=category_slug)
-        if ids is None:
-            raise BadRequest(f"Unknown category {category_slug!r}.", ErrorCode.UNKNOWN_CATEGORY)
         query = query.filter(ticket__category_id__in=ids)
-    start = instant_argument("from", rated_from)
-    end = instant_argument("to", rated_to)
-    if start is not None and end is not None and start >= end:
-        raise BadRequest("from must be earlier than to.")
+    start, end = period_arguments("from", rated_from, "to", rated_to)
     if start is not None:
         query = query.filter(rated_at__gte=start)
     if end is not None:

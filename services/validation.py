@@ -197,6 +197,18 @@ def instant_argument(name: str, moment: datetime | None) -> datetime | None:
     return instant
 
 
+def period_arguments(
+    start_name: str, start: datetime | None, end_name: str, end: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """A half-open period [start, end) from two query arguments: each in range, and start
+    before end when both are given."""
+    first = instant_argument(start_name, start)
+    last = instant_argument(end_name, end)
+    if first is not None and last is not None and first >= last:
+        raise BadRequest(f"{start_name} must be earlier than {end_name}.")
+    return first, last
+
+
 def as_row_id(value: Any) -> int | None:
     """An id carried inside a cursor: a JSON integer within the BIGINT range (not a boolean)."""
     if type(value) is not int or not 0 <= value <= ID_MAX:

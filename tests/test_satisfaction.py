@@ -177,6 +177,24 @@ async def test_satisfaction_stats_by_category_and_period(api: Api, clock: Any) -
     assert (nothing["count"], nothing["average"]) == (0, None)
 
 
+@pytest.mark.parametrize(
+    ("filter", "code", "message"),
+    [
+        ({"categorySlug": "nope"}, "UNKNOWN_CATEGORY", "Unknown category 'nope'."),
+        (
+            {"from": "2026-03-02T00:00:00+00:00", "to": "2026-03-01T00:00:00+00:00"},
+            "VALIDATION",
+            "from must be earlier than to.",
+        ),
+    ],
+)
+async def test_satisfaction_stats_refuse_a_bad_filter(
+    api: Api, filter: dict[str, str], code: str, message: str
+) -> None:
+    error = await api.error(STATS, {"filter": filter}, as_=AGENT, role="agent")
+    assert (error["extensions"]["code"], error["message"]) == (code, message)
+
+
 async def test_satisfaction_stats_are_for_staff(api: Api) -> None:
     error = await api.error(STATS, as_=OWNER)
     assert error["extensions"]["code"] == "FORBIDDEN"
