@@ -46,6 +46,10 @@ PER_FIELD = 20
 ROLES = [None, "customer", "agent", "admin"]
 T = TypeVar("T")
 
+# The first test of a run also generates the operations (about a minute for CI's count on two
+# quiet cores, several on a busy machine): more than the suite's per-test bound.
+pytestmark = pytest.mark.timeout(900)
+
 
 # Lengths around every limit: slugs (64), user ids (128), search and summary (200), file names.
 BOUNDARY_LENGTHS = (0, 1, 63, 64, 65, 127, 128, 129, 199, 200, 201, 255, 256, 1000)
