@@ -6,7 +6,7 @@ PYTHON ?= python3
 
 .PHONY: install web-assets web-manifest screenshot run test lint format schema schema-check clean \
 	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale bench-cost bench-image-decode \
-	bench-sla
+	bench-sla bench-read-state
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,10 @@ bench-scale: install
 # The SLA breach scheduler over 1M tickets: one scan's time and the plan of its claim.
 bench-sla: install
 	$(BIN)/python -m bench.sla --tickets 1000000
+
+# The history page with the viewer's unreadCount and lastReadAt next to without, in one run.
+bench-read-state: install
+	$(BIN)/python -m bench.read_state
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache web/node_modules

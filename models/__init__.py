@@ -23,6 +23,7 @@ from models.tables import (
     SlaPolicy,
     Ticket,
     TicketEvent,
+    TicketRead,
     User,
 )
 
@@ -38,6 +39,7 @@ __models__ = [
     SlaPolicy,
     Ticket,
     TicketEvent,
+    TicketRead,
     User,
 ]
 
@@ -61,6 +63,7 @@ __all__ = [
     "SlaTarget",
     "Ticket",
     "TicketEvent",
+    "TicketRead",
     "TicketStatus",
     "User",
 ]

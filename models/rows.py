@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from string import Formatter
 from typing import Any, TypeVar
 
+from pypika_tortoise.context import SqlContext
+from pypika_tortoise.terms import Parameterizer, Term
+from pypika_tortoise.utils import format_alias_sql
 from tortoise.expressions import RawSQL
 from tortoise.fields.data import DatetimeField, parse_datetime
 from tortoise.models import Model
-from tortoise.queryset import QuerySet
+from tortoise.queryset import AwaitableQuery, QuerySet
 from tortoise.timezone import get_default_timezone, get_timezone, get_use_tz
 
 M = TypeVar("M", bound=Model)
@@ -115,3 +119,48 @@ def _build_all(model: type[M], rows: Sequence[Any]) -> list[M]:
     if build is None:
         build = _builders[key] = _builder(model)
     return [build(row) for row in rows]
+
+
+class Composed(Term):
+    """SQL around querysets: `Composed('(SELECT COUNT(*) FROM ({rows}) "r")', rows=query)`.
+
+    Each `{name}` is the named queryset's statement, rendered with the enclosing statement's
+    parameters (as Tortoise's `Subquery` is), so the whole stays one parameterized statement on
+    either database. For what the ORM cannot say: correlated subqueries and joins on more than a
+    foreign key. The template itself must hold no values, only names."""
+
+    def __init__(self, template: str, **parts: AwaitableQuery[Any]) -> None:
+        super().__init__()
+        self.template = template
+        self.parts = parts
+
+    def get_sql(self, ctx: SqlContext) -> str:
+        rendered: list[str] = []
+        inner = ctx.copy(subquery=False, with_alias=False)
+        # Rendered in the order they appear, so positional parameters ("?") line up.
+        for literal, name, _, _ in Formatter().parse(self.template):
+            rendered.append(literal)
+            if name is not None:
+                part = self.parts[name]
+                part._choose_db_if_not_chosen()
+                part._make_query()
+                rendered.append(part.query.get_parameterized_sql(inner)[0])
+        sql = "".join(rendered)
+        return format_alias_sql(sql=sql, alias=self.alias, ctx=ctx) if ctx.with_alias else sql
+
+
+def render(statement: Composed, model: type[Model]) -> tuple[str, list[Any]]:
+    """The statement's SQL and parameter values, in the dialect of `model`'s connection."""
+    query = model.all()
+    query._choose_db_if_not_chosen()
+    query._make_query()
+    ctx = query.query.QUERY_CLS.SQL_CONTEXT.copy(parameterizer=Parameterizer())
+    sql = statement.get_sql(ctx)
+    assert ctx.parameterizer is not None
+    return sql, list(ctx.parameterizer.values)
+
+
+async def select(sql: str, values: Sequence[Any], model: type[Model]) -> list[dict[str, Any]]:
+    """Run a rendered statement on the connection of `model`'s app: its rows as dicts."""
+    rows = await model._meta.db.execute_query_dict(sql, list(values))
+    return list(rows)

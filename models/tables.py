@@ -243,6 +243,31 @@ class SatisfactionRating(Model):
         indexes = (Index(fields=("rated_at",)),)
 
 
+class TicketRead(Model):
+    """How far one person has read one ticket (services/read_state.py): every event up to
+    `last_event_id` is read. Per user, not per device; the mark only ever moves forward."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="ticket_reads", on_delete=fields.CASCADE
+    )
+    user_id: str
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
+        "models.Ticket", related_name="reads", on_delete=fields.CASCADE
+    )
+    ticket_id: int
+    last_event_id = fields.BigIntField()
+    # The time of the event at `last_event_id`: messages at or before it are read.
+    last_read_at = fields.DatetimeField()
+
+    class Meta:
+        table = "ticket_reads"
+        # The unique key serves the per-viewer lookups (user first); the ticket index serves
+        # the cascade when a ticket goes.
+        unique_together = (("user_id", "ticket_id"),)
+        indexes = (Index(fields=("ticket_id",)),)
+
+
 class FaqEntry(Model):
     """Seeded Help-page FAQ answers and tips, in Russian and English."""
 

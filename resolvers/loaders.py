@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
@@ -15,6 +16,7 @@ from services import (
     attachments,
     categories,
     policy,
+    read_state,
     satisfaction,
     sla,
     ticket_reads,
@@ -115,6 +117,11 @@ class _Batches:
         found = await satisfaction.ratings_of(viewer=self.viewer, ticket_ids=ids)
         return [mappers.rating(found[i]) if i in found else None for i in ids]
 
+    async def load_read_states(self, ids: Sequence[int]) -> list[tuple[int, datetime | None]]:
+        found = await read_state.read_states(viewer=self.viewer, ticket_ids=ids)
+        states = [found.get(i) for i in ids]
+        return [(0, None) if s is None else (s.unread_count, s.last_read_at) for s in states]
+
     async def load_sla_policies(self, ids: Sequence[int]) -> list[types.SlaPolicy]:
         found = await sla.get_policies(ids=ids)
         return [mappers.sla_policy(found[i]) for i in ids]
@@ -149,8 +156,9 @@ class Loaders:
             else {viewer.id: mappers.user_of(viewer.id, viewer.name, viewer.role)}
         )
         self._sees_service_levels = viewer is not None and visibility.may_see_service_levels(viewer)
+        self._read_states_now: dict[int, tuple[int, datetime | None]] = {}
+        self._batches = batches = _Batches(viewer)
         self._categories: asyncio.Task[list[Category]] | None = None
-        batches = _Batches(viewer)
         self.users = DataLoader(batches.load_users)
         self.tickets = DataLoader(batches.load_tickets)
         self.messages = DataLoader(batches.load_messages)
@@ -160,6 +168,7 @@ class Loaders:
         self.pending_request = DataLoader(batches.load_pending_requests)
         self.request = DataLoader(batches.load_requests)
         self.satisfaction = DataLoader(batches.load_ratings)
+        self.read_state = DataLoader(batches.load_read_states)  # (unreadCount, lastReadAt)
         self.sla_policy = DataLoader(batches.load_sla_policies)  # of a ticket's visible SLA
         self.ticket_attachments = DataLoader(batches.load_ticket_attachments)
         self.message_attachments = DataLoader(batches.load_message_attachments)
@@ -216,6 +225,27 @@ class Loaders:
         if missing:
             found = await users.get_users(ids=missing)
             self._users_now.update({i: mappers.user(found[i]) for i in missing if i in found})
+
+    def unread_count(self, ticket_id: int) -> Any:
+        """The viewer's unread count of the ticket, right away when primed, else an awaitable."""
+        found = self._read_states_now.get(ticket_id)
+        return found[0] if found is not None else self._read_state_part(ticket_id, 0)
+
+    def last_read_at(self, ticket_id: int) -> Any:
+        """The viewer's last read time of the ticket, right away when primed, else an awaitable."""
+        found = self._read_states_now.get(ticket_id)
+        return found[1] if found is not None else self._read_state_part(ticket_id, 1)
+
+    async def _read_state_part(self, ticket_id: int, part: int) -> Any:
+        return (await self.read_state.load(ticket_id))[part]
+
+    async def prime_read_states(self, ticket_ids: Iterable[int]) -> None:
+        """Read the tickets' read states in one statement so that `unread_count()` and
+        `last_read_at()` answer them without awaiting."""
+        missing = [i for i in dict.fromkeys(ticket_ids) if i not in self._read_states_now]
+        if missing:
+            found = await self._batches.load_read_states(missing)
+            self._read_states_now.update(zip(missing, found, strict=True))
 
     def sla(self, ticket: types.Ticket) -> types.TicketSla | None:
         """The ticket's service level, for staff only (the same for every viewer of a role)."""

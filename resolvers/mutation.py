@@ -21,6 +21,7 @@ from schema.inputs import (
     CreateTicketInput,
     DeclineRecategorizationInput,
     MarkRecommendedSolutionInput,
+    MarkTicketReadInput,
     RateTicketInput,
     RecategorizeTicketInput,
     ReplyToTicketInput,
@@ -36,6 +37,7 @@ from schema.payloads import (
     CreateTicketPayload,
     DeclineRecategorizationPayload,
     MarkRecommendedSolutionPayload,
+    MarkTicketReadPayload,
     RateTicketPayload,
     RecategorizeTicketPayload,
     ReplyToTicketPayload,
@@ -45,9 +47,17 @@ from schema.payloads import (
     UploadAttachmentPayload,
 )
 from schema.types import UserError
-from services import attachments, rate_limit, satisfaction, sla, ticket_changes, ticket_work
+from services import (
+    attachments,
+    rate_limit,
+    read_state,
+    satisfaction,
+    sla,
+    ticket_changes,
+    ticket_work,
+)
 from services.errors import ErrorCode, UserInputError
-from services.validation import ATTACHMENT, MESSAGE, REQUEST, TICKET, as_id, as_user_ref
+from services.validation import ATTACHMENT, EVENT, MESSAGE, REQUEST, TICKET, as_id, as_user_ref
 from services.viewer import require_viewer
 
 
@@ -393,6 +403,33 @@ class Mutation:
             ticket=mappers.ticket(rated.ticket),
             satisfaction=mappers.rating(rated.rating),
             client_mutation_id=input.client_mutation_id,
+        )
+
+    @mutation(
+        description="The viewer has read the ticket up to an event (default: its newest): their "
+        "unreadCount drops, on every device. A mark already further on stays (never backwards)."
+    )
+    async def mark_ticket_read(
+        self,
+        info: Info,
+        input: Annotated[
+            MarkTicketReadInput, strawberry.argument(description="The ticket and how far.")
+        ],
+    ) -> MarkTicketReadPayload:
+        ctx = info.context
+        require_viewer(ctx.viewer)
+        up_to = input.up_to_event_id
+        ticket = await read_state.mark_ticket_read(
+            viewer=ctx.viewer,
+            broker=ctx.broker,
+            ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
+            up_to_event_id=None
+            if up_to is None
+            else _id_or_not_found(up_to, "upToEventId", EVENT, "Event"),
+            client_mutation_id=input.client_mutation_id,
+        )
+        return MarkTicketReadPayload(
+            ticket=mappers.ticket(ticket), client_mutation_id=input.client_mutation_id
         )
 
     @mutation(

@@ -29,7 +29,7 @@ from schema.types import (
     TicketStats,
     User,
 )
-from services import faq, satisfaction, sla, stats, ticket_reads
+from services import faq, read_state, satisfaction, sla, stats, ticket_reads
 from services.pagination import Page, PageArgs
 from services.validation import TICKET, as_id
 from services.viewer import require_viewer
@@ -60,6 +60,15 @@ class Query:
     )
     async def categories(self, info: Info) -> list[Category]:
         return await info.context.loaders.category_roots()
+
+    @strawberry.field(
+        description="How many of the viewer's tickets have messages they have not read: a "
+        "customer's own tickets, for staff the tickets they have opened (see "
+        "`Ticket.unreadCount`).",
+        metadata=PER_VIEWER,
+    )
+    async def unread_ticket_count(self, info: Info) -> int:
+        return await read_state.unread_ticket_count(viewer=info.context.viewer)
 
     @strawberry.field(description="Dashboard figures over the tickets the viewer may see.")
     async def ticket_stats(self, info: Info) -> TicketStats:
@@ -236,6 +245,7 @@ class Query:
                 assigned_to_me=f.assigned_to_me,
                 owner_id=f.owner_id,
                 sla_breached=f.sla_breached,
+                unread=f.unread,
             ),
             order_by=order.field.value,
             descending=order.direction is OrderDirection.DESC,
@@ -248,5 +258,7 @@ class Query:
             people += [t.assignee_id for _, t in page.items if t.assignee_id is not None]
         if people:  # one statement, and the page's owner fields resolve without awaiting
             await info.context.loaders.prime_users(people)
+        if wanted & {"unreadCount", "lastReadAt"}:  # the same for the viewer's read state
+            await info.context.loaders.prime_read_states(t.pk for _, t in page.items)
         edges = [TicketEdge(cursor=cursor, node=mappers.ticket(t)) for cursor, t in page.items]
         return TicketConnection(edges=edges, page_info=page_info(page), counts=result)

@@ -11,7 +11,9 @@ from resolvers import mappers
 from resolvers.context import Info
 from schema.enums import EventKind
 from schema.inputs import TicketScope
-from schema.types import TicketEvent, TicketStats
+from schema.metadata import STATE_FIRST
+from schema.types import ReadStateChange, TicketEvent, TicketStats
+from services import read_state
 from services.errors import BadRequest, ErrorCode, UserInputError
 from services.validation import TICKET, as_event_cursor, as_id
 from services.viewer import require_viewer
@@ -84,3 +86,18 @@ class Subscription:
         async for stats in ctx.feed.stats_updates(viewer=viewer, expires_at=ctx.expires_at):
             ctx.fresh_loaders()
             yield mappers.stats(stats)
+
+    @strawberry.subscription(
+        description="The viewer's read state: first the count of tickets with unread messages "
+        "now, then a message each time the viewer marks a ticket read on any connection (another "
+        "tab, another device), so every badge clears. New messages arrive through ticketEvents.",
+        metadata=STATE_FIRST,
+    )
+    async def read_state_changed(self, info: Info) -> AsyncGenerator[ReadStateChange, None]:
+        ctx = info.context
+        viewer = require_viewer(ctx.viewer)
+        async for ticket_id in ctx.feed.read_marks.marks(viewer=viewer, expires_at=ctx.expires_at):
+            ctx.fresh_loaders()
+            ticket = None if ticket_id is None else await ctx.loaders.tickets.load(ticket_id)
+            count = await read_state.unread_ticket_count(viewer=viewer)
+            yield ReadStateChange(ticket=ticket, unread_ticket_count=count)

@@ -51,6 +51,11 @@ class TicketFilter:
         default=None,
         description="Staff: only tickets with a breached SLA target (false: with none).",
     )
+    unread: bool | None = strawberry.field(
+        default=None,
+        description="Only tickets with messages the viewer has not read (false: with none); "
+        "see `Ticket.unreadCount` for which tickets count.",
+    )
 
 
 @strawberry.input(description="Order of the ticket history; newest first by default.")
@@ -185,6 +190,21 @@ class RateTicketInput:
         default=None, description="What went well or not, up to 2,000 characters."
     )
     client_mutation_id: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input(description="Which ticket to mark read, and how far.")
+class MarkTicketReadInput:
+    ticket_id: strawberry.ID = strawberry.field(description="The ticket read.")
+    up_to_event_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The newest event read (an event of this ticket); the ticket's newest event "
+        "when omitted. A mark already further on stays.",
+    )
+    client_mutation_id: str | None = strawberry.field(
+        default=None,
+        description="Echoed in the payload. Marking read is naturally idempotent: sending it "
+        "again changes nothing.",
+    )
 
 
 @strawberry.input(description="Which ratings satisfactionStats counts. All given conditions hold.")

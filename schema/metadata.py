@@ -24,6 +24,10 @@ from strawberry.types.field import StrawberryField
 
 VIEWER_DEPENDENT = "viewer_dependent"
 PER_VIEWER: Mapping[str, Any] = MappingProxyType({VIEWER_DEPENDENT: True})
+# A subscription that pushes the state now before any change (and is per viewer): it runs for
+# each subscriber, since one joining a running shared execution would miss that first push.
+STATE_FIRST_KEY = "state_first"
+STATE_FIRST: Mapping[str, Any] = MappingProxyType({VIEWER_DEPENDENT: True, STATE_FIRST_KEY: True})
 PUBLIC_KEY = "public"
 PUBLIC: Mapping[str, Any] = MappingProxyType({PUBLIC_KEY: True})
 # Root fields every schema answers, the same for everyone: the type's name and introspection.
@@ -71,3 +75,12 @@ def public_root_fields(schema: Any) -> frozenset[str]:
         for field in declared
         if isinstance(field, StrawberryField) and field.metadata.get(PUBLIC_KEY)
     }
+
+
+def state_first_field_names(schema: Any) -> frozenset[str]:
+    """GraphQL names of the subscription fields declared `STATE_FIRST`."""
+    return frozenset(
+        schema.config.name_converter.get_graphql_name(field)
+        for _, field in strawberry_fields(schema)
+        if field.metadata.get(STATE_FIRST_KEY)
+    )

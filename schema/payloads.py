@@ -132,6 +132,17 @@ class RateTicketPayload:
     client_mutation_id: str | None = strawberry.field(default=None, description=_ECHO)
 
 
+@strawberry.type(description="Result of markTicketRead: the ticket as the viewer now reads it.")
+class MarkTicketReadPayload:
+    ticket: Ticket | None = strawberry.field(
+        default=None,
+        description="The ticket, with the viewer's unreadCount and lastReadAt after the mark; "
+        "null when there are errors.",
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    client_mutation_id: str | None = strawberry.field(default=None, description=_ECHO)
+
+
 @strawberry.type(description="Result of setSlaPolicy: the new policy, or why it was refused.")
 class SetSlaPolicyPayload:
     sla_policy: SlaPolicy | None = strawberry.field(

@@ -66,6 +66,8 @@ class FieldLoaders(Protocol):
     # stays on the fast path) and an awaitable of it otherwise; graphql-core awaits either.
     def user(self, user_id: str) -> User: ...
     def category(self, category_id: int) -> Category: ...
+    def unread_count(self, ticket_id: int) -> int: ...
+    def last_read_at(self, ticket_id: int) -> datetime | None: ...
     async def category_children(self, category_id: int) -> list[Category]: ...
     async def permissions(self, ticket: Ticket) -> TicketPermissions: ...
     def sla(self, ticket: Ticket) -> TicketSla | None: ...
@@ -327,6 +329,23 @@ class Ticket(Node):
     )
     async def satisfaction(self, info: Info) -> SatisfactionRating | None:
         return await info.context.loaders.satisfaction.load(self.pk)
+
+    @strawberry.field(
+        description="For the viewer: messages by others since they last read the ticket "
+        "(markTicketRead; internal notes count for staff only). A customer's own ticket never "
+        "read counts every answer; staff count only tickets they have read before (0 otherwise).",
+        metadata=PER_VIEWER,
+    )
+    def unread_count(self, info: Info) -> int:
+        return info.context.loaders.unread_count(self.pk)
+
+    @strawberry.field(
+        description="For the viewer: the time of the newest event they have read on this ticket "
+        "(messages at or before it are read); null while they never marked it read.",
+        metadata=PER_VIEWER,
+    )
+    def last_read_at(self, info: Info) -> datetime | None:
+        return info.context.loaders.last_read_at(self.pk)
 
     @strawberry.field(
         description="What the viewer may do with this ticket, and why not.", metadata=PER_VIEWER
@@ -747,3 +766,15 @@ class TicketStats:
         if self.oldest_open_created_at is None:
             return None
         return max(0, int((self.computed_at - self.oldest_open_created_at).total_seconds()))
+
+
+@strawberry.type(description="The viewer marked a ticket read, on one of their connections.")
+class ReadStateChange:
+    ticket: Ticket | None = strawberry.field(
+        description="The ticket marked read, with the viewer's unreadCount and lastReadAt now; "
+        "null in the first message, which only gives the count."
+    )
+    unread_ticket_count: int = strawberry.field(
+        description="How many of the viewer's tickets have unread messages now "
+        "(as the query unreadTicketCount)."
+    )

@@ -10,7 +10,8 @@ one) over HTTP runs as a group of its own, so both transports answer alike.
 Audience: staff of one role (agents, or admins) see the same events, so they share unless the
 selection names a field declared per viewer (`schema.metadata.PER_VIEWER`, e.g. `viewerCan`); a
 customer shares only with their own other tabs. Replays (`after`) are per subscriber and never
-shared. Token expiry stays per subscriber (one sweeper ends each member when its token expires),
+shared, nor are subscriptions that push the state now first (`schema.metadata.STATE_FIRST`).
+Token expiry stays per subscriber (one sweeper ends each member when its token expires),
 and every new operation on a socket whose token has expired is refused
 (`SharingHandler.handle_subscribe`; over HTTP, signing in refuses the token).
 
@@ -55,7 +56,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from resolvers.context import Context
-from schema.metadata import viewer_dependent_field_names
+from schema.metadata import state_first_field_names, viewer_dependent_field_names
 from server.delivery import whole_results
 from server.limits import QueryLimits, within_response_limit
 from services import visibility
@@ -113,6 +114,7 @@ def sharing_key(
     context: Context,
     limits: QueryLimits,
     per_viewer: frozenset[str] = frozenset(),
+    alone: frozenset[str] = frozenset(),
 ) -> Hashable | None:
     """Who may share this operation's execution, or None to run it alone."""
     viewer = context.viewer
@@ -126,7 +128,7 @@ def sharing_key(
         return None
     fields = _FieldNames()
     visit(document, fields)
-    if "after" in fields.arguments:
+    if "after" in fields.arguments or fields.names & alone:
         return None
     if visibility.sees_every_ticket(viewer) and not fields.names & per_viewer:
         audience: Hashable = viewer.role.value
@@ -318,6 +320,8 @@ class SharedSubscriptions:
         self._response_bytes = response_bytes
         # Fields whose answer depends on the viewer, from their declarations on the schema.
         self.per_viewer = viewer_dependent_field_names(schema)
+        # Subscriptions that push the state now first run for each subscriber (STATE_FIRST).
+        self.alone = state_first_field_names(schema)
         self._groups: dict[Hashable, _Group] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Token expiries of all members in one heap, swept by one task (a timer per member
@@ -508,7 +512,9 @@ class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
             payload.get("variables"),
             payload.get("operationName"),
         )
-        key = sharing_key(operation, self.context, self.limits, self.shared.per_viewer)
+        key = sharing_key(
+            operation, self.context, self.limits, self.shared.per_viewer, self.shared.alone
+        )
         if key is None:
             await super().handle_subscribe(message)
             return

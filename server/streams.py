@@ -181,7 +181,9 @@ class Streams:
                 member.heartbeat_at = time.monotonic() + transport.heartbeat_interval
             if self._closed:
                 return response  # shutting down: it ends at once, without `complete`
-            key = sharing_key(subscription, context, self.limits, self.shared.per_viewer)
+            key = sharing_key(
+                subscription, context, self.limits, self.shared.per_viewer, self.shared.alone
+            )
             self.shared.join(member, key)
             self._keep()
             await member.done.wait()

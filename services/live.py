@@ -31,6 +31,7 @@ from services import visibility
 from services.availability import dependency_unavailable
 from services.errors import ErrorCode, NotAuthenticated, UserInputError
 from services.events import EVENTS_CHANNEL
+from services.read_state import ReadMarkFeed
 from services.stats import TicketStats, ticket_stats
 from services.viewer import Viewer
 
@@ -143,6 +144,8 @@ class EventFeed:
         self._wake = asyncio.Event()
         self.delivered = 0
         self._tasks: list[asyncio.Task[None]] = []
+        # Read marks travel beside the events, with the same lifetime (readStateChanged).
+        self.read_marks = ReadMarkFeed(broker)
 
     @property
     def subscriber_count(self) -> int:
@@ -181,8 +184,10 @@ class EventFeed:
             background_task(self._listen(), name="event-feed-listen"),
             background_task(self._deliver(), name="event-feed-deliver"),
         ]
+        await self.read_marks.start()
 
     async def close(self) -> None:
+        await self.read_marks.close()
         await stop_tasks(*self._tasks)
         for subscriber in self._subscribers:
             subscriber.queue.put_nowait(None)

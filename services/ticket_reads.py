@@ -22,7 +22,7 @@ from models import (
     TicketStatus,
 )
 from models.rows import fetch, first_of_each
-from services import sla, visibility
+from services import read_state, sla, visibility
 from services.categories import category_ids_under
 from services.errors import BadRequest, Forbidden
 from services.pagination import DEFAULT_PAGE, MAX_PAGE, Page, PageArgs, paginate
@@ -90,6 +90,7 @@ class TicketFilter:
     assigned_to_me: bool | None = None
     owner_id: str | None = None  # a user's global id
     sla_breached: bool | None = None
+    unread: bool | None = None
 
 
 ORDER_COLUMNS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "SLA_DUE": "sla_due_at"}
@@ -166,6 +167,8 @@ async def _filtered(query: QuerySet[Ticket], viewer: Viewer, f: TicketFilter) ->
         if not visibility.may_see_service_levels(viewer):
             raise Forbidden("Only support staff filter tickets by SLA breaches.")
         query = query.filter(sla.breached_filter(f.sla_breached))
+    if f.unread is not None:
+        query = query.filter(read_state.unread_filter(viewer, f.unread))
     return query
 
 

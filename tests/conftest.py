@@ -124,6 +124,7 @@ async def backend(
 
 
 TABLES_TO_EMPTY = [
+    "ticket_reads",
     "satisfaction_ratings",
     "attachments",
     "ticket_events",

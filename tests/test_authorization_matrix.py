@@ -71,6 +71,11 @@ SOLUTION = (
     "{ markRecommendedSolution(input: $i) { ticket { id } errors { code } } }"
 )
 RATE = "mutation($i: RateTicketInput!) { rateTicket(input: $i) { ticket { id } errors { code } } }"
+READ_Q = "query($id: ID!) { ticket(id: $id) { id unreadCount lastReadAt } }"
+MARK_READ = (
+    "mutation($i: MarkTicketReadInput!) "
+    "{ markTicketRead(input: $i) { ticket { id } errors { code } } }"
+)
 
 OPS = [
     Op("ticket", TICKET_Q, lambda t, m, u: {"id": t}, "ticket"),
@@ -139,7 +144,11 @@ OPS = [
         "markSolution",
     ),
     Op("rate", RATE, lambda t, m, u: {"i": {"ticketId": t, "score": 5}}, "rateTicket"),
+    Op("readState", READ_Q, lambda t, m, u: {"id": t}, "ticket"),
+    Op("markRead", MARK_READ, lambda t, m, u: {"i": {"ticketId": t}}, "markTicketRead"),
 ]
+# Reads, and writes of the viewer's own state that leave the ticket (its version) as it was.
+LEAVE_TICKET = {"ticket", "node", "ticketEvents", "tickets", "readState", "markRead"}
 
 
 def expected(op: str, actor: str, status: str) -> str:
@@ -152,7 +161,7 @@ def expected(op: str, actor: str, status: str) -> str:
     in_work = status in {"IN_PROGRESS", "AWAITING_REPLY"}
     # On an assigned ticket only the assigned agent or an admin works it.
     works_on = staff and (status == "OPEN" or actor in {ASSIGNED, ADMIN})
-    if op in {"ticket", "node"}:
+    if op in {"ticket", "node", "readState"}:
         return OK if visible else NULL
     if op in {"ticketEvents", "tickets"}:
         return OK if visible else EMPTY
@@ -162,6 +171,8 @@ def expected(op: str, actor: str, status: str) -> str:
         return "TICKET_FINAL" if final else OK
     if not visible:
         return "NOT_FOUND"
+    if op == "markRead":
+        return OK  # anyone who sees a ticket may read it, in any status
     if op == "take" and not staff:
         return "FORBIDDEN"
     if op == "rate":
@@ -200,7 +211,7 @@ def outcome(op: Op, status: int, body: dict[str, Any]) -> str:
         assert status == 200 and len(body["errors"]) == 1, body
         return body["errors"][0]["extensions"]["code"]
     value = body["data"][op.result]
-    if op.name in {"ticket", "node"}:
+    if op.name in {"ticket", "node", "readState"}:
         return OK if value else NULL
     if op.name in {"ticketEvents", "tickets"}:
         return OK if value["edges"] else EMPTY
@@ -260,7 +271,7 @@ async def test_authorization_matrix(api: Api, op: Op, actor: str, status: str) -
 
     after = await api.gql(VIEWER_CAN, {"id": ticket["id"]}, as_="admin-1", role="admin")
     changed = after["ticket"]["version"] != before["ticket"]["version"]
-    writes = op.name not in {"ticket", "node", "ticketEvents", "tickets"}
+    writes = op.name not in LEAVE_TICKET
     assert changed is (writes and want in {OK, REQUEST}), (before, after)
 
 

@@ -86,3 +86,21 @@ def test_selected_sees_through_fragments() -> None:
     assert selected(info, "edges", "node") == {"number", "owner", "assignee"}
     assert selected(info, "edges") == {"node"}
     assert selected(info, "pageInfo") == set()
+
+
+READ_PAGE = PAGE.replace("lastMessage {", "unreadCount lastReadAt lastMessage {")
+
+
+@pytest.mark.usefixtures("fifty_tickets")
+async def test_unread_counts_cost_one_statement_per_page(api: Api, count_statements: Any) -> None:
+    await api.gql("{ me { id } }", as_="agent-9", role="agent")
+    await api.gql("{ me { id } }", as_="ann")
+    for who in ({"as_": "agent-9", "role": "agent"}, {"as_": "ann"}):
+        costs = {}
+        for query in (PAGE, READ_PAGE):
+            for first in (5, 50):
+                with count_statements() as counter:
+                    data = await api.gql(query, {"first": first}, **who)
+                assert data["tickets"]["edges"]
+                costs[query, first] = len(counter.statements)
+        assert costs[READ_PAGE, 5] == costs[READ_PAGE, 50] == costs[PAGE, 50] + 1, costs
