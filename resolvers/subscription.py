@@ -11,7 +11,7 @@ from resolvers import mappers
 from resolvers.context import Info
 from schema.enums import EventKind
 from schema.inputs import TicketScope
-from schema.metadata import STATE_FIRST
+from schema.metadata import STATE_FIRST, WHOLE_STATE
 from schema.types import ReadStateChange, TicketEvent, TicketStats
 from services import read_state
 from services.errors import BadRequest, ErrorCode, UserInputError
@@ -78,7 +78,8 @@ class Subscription:
             yield event
 
     @strawberry.subscription(
-        description="Dashboard figures now, then after changes, at most once per second."
+        description="Dashboard figures now, then after changes, at most once per second.",
+        metadata=WHOLE_STATE,
     )
     async def ticket_stats_changed(self, info: Info) -> AsyncGenerator[TicketStats, None]:
         ctx = info.context

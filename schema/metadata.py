@@ -28,6 +28,10 @@ PER_VIEWER: Mapping[str, Any] = MappingProxyType({VIEWER_DEPENDENT: True})
 # each subscriber, since one joining a running shared execution would miss that first push.
 STATE_FIRST_KEY = "state_first"
 STATE_FIRST: Mapping[str, Any] = MappingProxyType({VIEWER_DEPENDENT: True, STATE_FIRST_KEY: True})
+# A subscription whose every message is the whole state (the dashboard's figures): it shares an
+# execution, and a subscriber who joins one that is running is sent its latest message at once.
+WHOLE_STATE_KEY = "whole_state"
+WHOLE_STATE: Mapping[str, Any] = MappingProxyType({WHOLE_STATE_KEY: True})
 PUBLIC_KEY = "public"
 PUBLIC: Mapping[str, Any] = MappingProxyType({PUBLIC_KEY: True})
 # Root fields every schema answers, the same for everyone: the type's name and introspection.
@@ -79,8 +83,17 @@ def public_root_fields(schema: Any) -> frozenset[str]:
 
 def state_first_field_names(schema: Any) -> frozenset[str]:
     """GraphQL names of the subscription fields declared `STATE_FIRST`."""
+    return _declared(schema, STATE_FIRST_KEY)
+
+
+def whole_state_field_names(schema: Any) -> frozenset[str]:
+    """GraphQL names of the subscription fields declared `WHOLE_STATE`."""
+    return _declared(schema, WHOLE_STATE_KEY)
+
+
+def _declared(schema: Any, key: str) -> frozenset[str]:
     return frozenset(
         schema.config.name_converter.get_graphql_name(field)
         for _, field in strawberry_fields(schema)
-        if field.metadata.get(STATE_FIRST_KEY)
+        if field.metadata.get(key)
     )

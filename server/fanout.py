@@ -11,6 +11,9 @@ Audience: staff of one role (agents, or admins) see the same events, so they sha
 selection names a field declared per viewer (`schema.metadata.PER_VIEWER`, e.g. `viewerCan`); a
 customer shares only with their own other tabs. Replays (`after`) are per subscriber and never
 shared, nor are subscriptions that push the state now first (`schema.metadata.STATE_FIRST`).
+A subscription whose every message is the whole state (`schema.metadata.WHOLE_STATE`, the
+dashboard's figures) shares, and a member joining a running execution is sent its latest
+message at once, so a second tab does not wait for the next change to show anything.
 Token expiry stays per subscriber (one sweeper ends each member when its token expires),
 and every new operation on a socket whose token has expired is refused
 (`SharingHandler.handle_subscribe`; over HTTP, signing in refuses the token).
@@ -56,7 +59,11 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from resolvers.context import Context
-from schema.metadata import state_first_field_names, viewer_dependent_field_names
+from schema.metadata import (
+    state_first_field_names,
+    viewer_dependent_field_names,
+    whole_state_field_names,
+)
 from server.delivery import whole_results
 from server.limits import QueryLimits, within_response_limit
 from services import visibility
@@ -206,6 +213,14 @@ class Member:
             with contextlib.suppress(ConnectionResetError, RuntimeError):
                 await self.write(text)
             return
+        self._queue(text)
+
+    def enqueue(self, payload: str) -> None:
+        """Queue a `next` payload now, ahead of anything delivered later."""
+        if not self.completed:
+            self._queue(self.frame(payload))
+
+    def _queue(self, text: str) -> None:
         if self.backlog is None:
             self.backlog = deque()
             self.sender = asyncio.create_task(self._send_backlog())
@@ -310,6 +325,8 @@ class _Group:
     context: Context
     members: set[Member] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
+    whole_state: bool = False  # each message is the whole state: joiners get the latest
+    latest: str | None = None
 
 
 class SharedSubscriptions:
@@ -322,6 +339,8 @@ class SharedSubscriptions:
         self.per_viewer = viewer_dependent_field_names(schema)
         # Subscriptions that push the state now first run for each subscriber (STATE_FIRST).
         self.alone = state_first_field_names(schema)
+        # Subscriptions whose latest message a joiner is sent at once (WHOLE_STATE).
+        self.whole_state = whole_state_field_names(schema)
         self._groups: dict[Hashable, _Group] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Token expiries of all members in one heap, swept by one task (a timer per member
@@ -341,9 +360,12 @@ class SharedSubscriptions:
         group = None if key is None else self._groups.get(key)
         if group is not None:
             member.operation.query = group.operation.query  # one copy of the text per group
+            if group.latest is not None:
+                member.enqueue(group.latest)  # the state now, before the next change
         else:
             # The group's own context never expires: expiry is each member's.
             group = _Group(key, member.operation, replace(context, expires_at=None))
+            group.whole_state = key is not None and self._names_whole_state(member.operation)
             group.context.fresh_loaders()
             if key is not None:
                 self._groups[key] = group
@@ -357,6 +379,13 @@ class SharedSubscriptions:
             if self._sweeper is None or self._sweeper.done():
                 self._sweeper = asyncio.create_task(self._sweep())
         return group
+
+    def _names_whole_state(self, operation: Asked) -> bool:
+        if not self.whole_state:
+            return False
+        fields = _FieldNames()
+        visit(parse(operation.query), fields)  # it parsed within the limits to get its key
+        return bool(fields.names & self.whole_state)
 
     def leave(self, group: _Group, member: Member) -> None:
         member.stop()
@@ -432,6 +461,8 @@ class SharedSubscriptions:
                         payload["extensions"] = result.extensions
                     # once for every member
                     encoded = within_response_limit(payload, self._response_bytes).decode()
+                    if group.whole_state:
+                        group.latest = encoded
                     for member in list(group.members):
                         await member.deliver(encoded)
             await self._finish_all(group)

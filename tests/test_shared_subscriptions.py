@@ -103,3 +103,26 @@ async def test_viewer_dependent_selections_and_replays_run_alone(api: Api) -> No
     await api.gql(take, {"i": {"ticketId": ticket["id"]}}, as_="agent-1", role="agent")
     await first.close()
     await second.close()
+
+
+STATS = "subscription { ticketStatsChanged { countsByStatus { status count } urgentActive } }"
+
+
+async def test_a_dashboard_joining_a_running_execution_gets_the_figures_at_once(
+    api: Api,
+) -> None:
+    await create_ticket(api, "ann", urgent=True)
+    first = await connect(api.client, token(api, "agent-1"))
+    op_1 = await first.subscribe(STATS)
+    now = await first.next_data(op_1)
+    assert now["ticketStatsChanged"]["urgentActive"] == 1
+    second = await connect(api.client, token(api, "agent-2"))
+    op_2 = await second.subscribe(STATS)
+    assert await second.next_data(op_2) == now  # without waiting for a change
+    await groups_become(api, 1)
+    await create_ticket(api, "bob")
+    later = await first.next_data(op_1, within=5.0)
+    assert await second.next_data(op_2, within=5.0) == later
+    assert sum(c["count"] for c in later["ticketStatsChanged"]["countsByStatus"]) == 2
+    for socket in (first, second):
+        await socket.close()
