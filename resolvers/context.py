@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pubsub import Broker
     from services.attachments import Limits
     from services.live import EventFeed
+    from services.presence import PresenceHub
 
 
 @dataclass(slots=True)
@@ -37,6 +38,7 @@ class Context:
     rate_limiter: Limiter = field(default_factory=Unlimited)
     categories: CategoryTree | None = None
     rating_window: timedelta = timedelta(days=DEFAULT_RATING_DAYS)
+    presence: PresenceHub | None = None
     _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
     @property

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         TicketEvent,
         User,
     )
+    from services.presence import PresenceView
     from services.satisfaction import SatisfactionStats
     from services.stats import TicketStats
 
@@ -234,4 +235,16 @@ def ticket_sla(t: types.Ticket) -> types.TicketSla | None:
         first_response_breached=t.first_response_breached,
         resolution_breached=t.resolution_breached,
         policy_id=t.sla_policy_id,
+    )
+
+
+def presence(view: PresenceView) -> types.TicketPresence:
+    return types.TicketPresence(
+        viewers=[
+            types.PresenceEntry(
+                user=user_of(p.user_id, p.name, p.role), typing=p.typing, since=p.since
+            )
+            for p in view.viewers
+        ],
+        agent_typing=view.agent_typing,
     )

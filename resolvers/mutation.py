@@ -25,6 +25,7 @@ from schema.inputs import (
     RateTicketInput,
     RecategorizeTicketInput,
     ReplyToTicketInput,
+    ReportTypingInput,
     SetSlaPolicyInput,
     SetTicketUrgentInput,
     TakeTicketInput,
@@ -41,6 +42,7 @@ from schema.payloads import (
     RateTicketPayload,
     RecategorizeTicketPayload,
     ReplyToTicketPayload,
+    ReportTypingPayload,
     SetSlaPolicyPayload,
     SetTicketUrgentPayload,
     TakeTicketPayload,
@@ -431,6 +433,28 @@ class Mutation:
         return MarkTicketReadPayload(
             ticket=mappers.ticket(ticket), client_mutation_id=input.client_mutation_id
         )
+
+    @mutation(
+        description="The viewer is typing a reply in a ticket they may see: those watching "
+        "ticketPresence see it for the next few seconds (the server sets how long). Send it "
+        "again while typing goes on."
+    )
+    async def report_typing(
+        self,
+        info: Info,
+        input: Annotated[
+            ReportTypingInput, strawberry.argument(description="The ticket typed in.")
+        ],
+    ) -> ReportTypingPayload:
+        ctx = info.context
+        viewer = require_viewer(ctx.viewer)
+        assert ctx.presence is not None
+        until = await ctx.presence.report_typing(
+            viewer=viewer,
+            ticket_id=_id_or_not_found(input.ticket_id, "ticketId"),
+            client_mutation_id=input.client_mutation_id,
+        )
+        return ReportTypingPayload(typing_until=until, client_mutation_id=input.client_mutation_id)
 
     @mutation(
         description="Admins: the SLA policy of a leaf category and urgency, for tickets created "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Collection
+from contextlib import aclosing
 from typing import Annotated
 
 import strawberry
@@ -12,7 +13,7 @@ from resolvers.context import Info
 from schema.enums import EventKind
 from schema.inputs import TicketScope
 from schema.metadata import STATE_FIRST, WHOLE_STATE
-from schema.types import ReadStateChange, TicketEvent, TicketStats
+from schema.types import ReadStateChange, TicketEvent, TicketPresence, TicketStats
 from services import read_state
 from services.errors import BadRequest, ErrorCode, UserInputError
 from services.validation import TICKET, as_event_cursor, as_id
@@ -102,3 +103,27 @@ class Subscription:
             ticket = None if ticket_id is None else await ctx.loaders.tickets.load(ticket_id)
             count = await read_state.unread_ticket_count(viewer=viewer)
             yield ReadStateChange(ticket=ticket, unread_ticket_count=count)
+
+    @strawberry.subscription(
+        description="Who has the ticket open now, then again whenever that changes. Subscribing "
+        "marks the viewer as viewing it until the subscription ends (a client that vanishes "
+        "lapses within the server's heartbeat). Support sees every person; a customer, on their "
+        "own ticket, sees only themselves and whether support is typing.",
+        # Each subscriber is someone viewing, sent the list now: never one run for several.
+        metadata=STATE_FIRST,
+    )
+    async def ticket_presence(
+        self,
+        info: Info,
+        ticket_id: Annotated[strawberry.ID, strawberry.argument(description="The ticket.")],
+    ) -> AsyncGenerator[TicketPresence, None]:
+        ctx = info.context
+        viewer = require_viewer(ctx.viewer)
+        parsed = as_id(ticket_id, TICKET)
+        if parsed is None:
+            raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
+        assert ctx.presence is not None
+        watching = ctx.presence.watch(viewer=viewer, ticket_id=parsed, expires_at=ctx.expires_at)
+        async with aclosing(watching) as views:
+            async for view in views:
+                yield mappers.presence(view)

@@ -207,6 +207,14 @@ class MarkTicketReadInput:
     )
 
 
+@strawberry.input(description="The ticket the viewer is typing a reply in.")
+class ReportTypingInput:
+    ticket_id: strawberry.ID = strawberry.field(description="The ticket.")
+    client_mutation_id: str | None = strawberry.field(
+        default=None, description="Returned unchanged in the payload."
+    )
+
+
 @strawberry.input(description="Which ratings satisfactionStats counts. All given conditions hold.")
 class SatisfactionFilter:
     category_slug: str | None = strawberry.field(

@@ -25,7 +25,8 @@ from strawberry.types.field import StrawberryField
 VIEWER_DEPENDENT = "viewer_dependent"
 PER_VIEWER: Mapping[str, Any] = MappingProxyType({VIEWER_DEPENDENT: True})
 # A subscription that pushes the state now before any change (and is per viewer): it runs for
-# each subscriber, since one joining a running shared execution would miss that first push.
+# each subscriber, since one joining a running shared execution would miss that first push
+# (and a `ticketPresence` subscriber is someone viewing: each one must run).
 STATE_FIRST_KEY = "state_first"
 STATE_FIRST: Mapping[str, Any] = MappingProxyType({VIEWER_DEPENDENT: True, STATE_FIRST_KEY: True})
 # A subscription whose every message is the whole state (the dashboard's figures): it shares an

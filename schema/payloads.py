@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from schema.types import (
@@ -150,3 +152,14 @@ class SetSlaPolicyPayload:
         description="The policy now current (for tickets created from now on); null on errors.",
     )
     errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.type(description="Result of reportTyping: until when the viewer shows as typing.")
+class ReportTypingPayload:
+    typing_until: datetime | None = strawberry.field(
+        default=None,
+        description="When the viewer stops showing as typing unless they report again; null on "
+        "errors.",
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    client_mutation_id: str | None = strawberry.field(default=None, description=_ECHO)

@@ -75,3 +75,5 @@ SCORES = ListSize(maximum=5)
 # Current SLA policies: one per leaf category and urgency.
 SLA_POLICIES = ListSize(maximum=2 * CATEGORIES.maximum)
 WEEKDAYS = ListSize(maximum=7)
+# The people a ticket's presence lists: HELPDESK_PRESENCE_PER_TICKET may not exceed it.
+PRESENCE = ListSize(maximum=100)

@@ -778,3 +778,25 @@ class ReadStateChange:
         description="How many of the viewer's tickets have unread messages now "
         "(as the query unreadTicketCount)."
     )
+
+
+@strawberry.type(description="Someone who has a ticket open now (support sees these).")
+class PresenceEntry:
+    user: User = strawberry.field(description="Who it is.")
+    typing: bool = strawberry.field(description="Whether they are typing a reply right now.")
+    since: datetime = strawberry.field(description="Since when they have had the ticket open.")
+
+
+@strawberry.type(
+    description="Who is looking at a ticket now. Support sees every person; a customer sees "
+    "only themselves in `viewers`, never who from support is there, and `agentTyping`."
+)
+class TicketPresence:
+    viewers: list[PresenceEntry] = strawberry.field(
+        description="The people with the ticket open, the longest there first. For a customer, "
+        "only themselves.",
+        metadata=sizes.PRESENCE.metadata,
+    )
+    agent_typing: bool = strawberry.field(
+        description="Whether someone from support is typing in this ticket right now."
+    )

@@ -23,7 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from models import db
 from models.storage import LocalStorage
-from pubsub import broker_from_url
+from pubsub import broker_from_url, presence_store_from_url
 from resolvers.loaders import CategoryTree
 from schema.metadata import public_root_fields
 from server import auth
@@ -47,6 +47,7 @@ from server.keys import (
     OPENED_SOCKET,
     OUTAGES,
     PERSISTED,
+    PRESENCE,
     RATE_LIMITER,
     REQUEST_ID,
     SETTINGS,
@@ -75,6 +76,7 @@ from services.errors import (
     NotAuthenticated,
 )
 from services.live import EventFeed
+from services.presence import PresenceHub, PresenceSettings
 from services.rate_limit import Rate
 from services.users import KnownUsers
 from services.validation import ATTACHMENT, as_id
@@ -279,6 +281,21 @@ def create_app(settings: Settings) -> web.Application:
     app[OUTAGES] = Outages(app[METRICS], {"database": db.ping, "broker": app[BROKER].ping})
     app[KNOWN_USERS] = KnownUsers()
     app[FEED] = EventFeed(app[BROKER])
+    app[PRESENCE] = PresenceHub(
+        presence_store_from_url(
+            settings.broker_url,
+            retention=max(settings.presence_heartbeat_seconds, settings.typing_seconds),
+            timeout=redis_timeout,
+            cooldown=redis_cooldown,
+        ),
+        app[BROKER],
+        PresenceSettings(
+            heartbeat=settings.presence_heartbeat_seconds,
+            typing=settings.typing_seconds,
+            per_ticket=settings.presence_per_ticket,
+            per_user=settings.presence_per_user,
+        ),
+    )
     app[SOCKETS] = weakref.WeakSet()
     app[STORAGE] = LocalStorage(Path(settings.data_dir))
     app[LIMITS] = Limits(
@@ -329,7 +346,9 @@ def create_app(settings: Settings) -> web.Application:
 
     async def feed(app: web.Application) -> AsyncIterator[None]:
         await app[FEED].start()
+        await app[PRESENCE].start()
         yield
+        await app[PRESENCE].close()
         await app[FEED].close()
 
     async def close_sockets(app: web.Application) -> None:

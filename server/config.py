@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from schema.sizes import ATTACHMENTS
+from schema.sizes import ATTACHMENTS, PRESENCE
 
 # Development-only secret: lets `make run` work out of the box; production refuses it.
 DEV_JWT_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
@@ -115,6 +115,10 @@ class Settings:
     shutdown_timeout: float = 10.0  # seconds in-flight requests get after SIGTERM
     rating_days: int = 7  # days after closing that the owner may rate a ticket
     sla_scan_seconds: float = 1.0  # how often each process looks for passed SLA due times
+    presence_heartbeat_seconds: float = 30.0  # a viewer of a dead process lapses within this
+    typing_seconds: float = 5.0  # how long one reportTyping shows its author typing
+    presence_per_ticket: int = 50  # presence sessions one ticket holds
+    presence_per_user: int = 20  # presence sessions one user holds, on all tickets
 
     def __repr__(self) -> str:
         """Every setting but the secrets: the JWT secret and URL passwords are redacted."""
@@ -192,6 +196,10 @@ class Settings:
             shutdown_timeout=float(_int(env, "HELPDESK_SHUTDOWN_TIMEOUT", 10, zero_means_off=True)),
             rating_days=_int(env, "HELPDESK_RATING_DAYS", 7),
             sla_scan_seconds=_seconds(env, "HELPDESK_SLA_SCAN_SECONDS", 1.0),
+            presence_heartbeat_seconds=_seconds(env, "HELPDESK_PRESENCE_HEARTBEAT_SECONDS", 30.0),
+            typing_seconds=_seconds(env, "HELPDESK_TYPING_SECONDS", 5.0),
+            presence_per_ticket=_int(env, "HELPDESK_PRESENCE_PER_TICKET", 50),
+            presence_per_user=_int(env, "HELPDESK_PRESENCE_PER_USER", 20),
         )
         settings.check()
         return settings
@@ -202,6 +210,11 @@ class Settings:
             raise ConfigError(
                 f"HELPDESK_ATTACHMENTS_PER_MESSAGE may be at most {ATTACHMENTS.maximum}, "
                 "the files a ticket or message lists"
+            )
+        if self.presence_per_ticket > PRESENCE.maximum:
+            raise ConfigError(
+                f"HELPDESK_PRESENCE_PER_TICKET may be at most {PRESENCE.maximum}, "
+                "the people a ticket's presence lists"
             )
         if not self.production:
             return

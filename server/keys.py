@@ -19,6 +19,7 @@ from server.persisted import PersistedQueries
 from server.streams import Streams
 from services.attachments import Limits
 from services.live import EventFeed
+from services.presence import PresenceHub
 from services.rate_limit import Limiter
 from services.users import KnownUsers
 from services.viewer import Viewer
@@ -27,6 +28,7 @@ SETTINGS = web.AppKey("settings", Settings)
 BROKER = web.AppKey("broker", Broker)
 KNOWN_USERS = web.AppKey("known_users", KnownUsers)
 FEED = web.AppKey("feed", EventFeed)
+PRESENCE = web.AppKey("presence", PresenceHub)
 SHARED = web.AppKey("shared_subscriptions", SharedSubscriptions)
 METRICS = web.AppKey("metrics", Metrics)
 OUTAGES = web.AppKey("outages", Outages)

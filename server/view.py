@@ -58,6 +58,7 @@ from server.keys import (
     MEDIA_TYPE,
     OPENED_SOCKET,
     PERSISTED,
+    PRESENCE,
     RATE_LIMITER,
     REQUEST_ID,
     SETTINGS,
@@ -177,6 +178,7 @@ class HelpdeskView(GraphQLView[Context, None]):
             rate_limiter=app[RATE_LIMITER],
             categories=app.get(CATEGORY_TREE),
             rating_window=timedelta(days=app[SETTINGS].rating_days),
+            presence=app[PRESENCE],
             request=request,
             response=response,
         )

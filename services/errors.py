@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     REQUEST_PENDING = "REQUEST_PENDING"
     RATING_CLOSED = "RATING_CLOSED"
+    PRESENCE_LIMIT = "PRESENCE_LIMIT"
 
 
 class DomainError(Exception):

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.fixtures import REPLY, create_ticket, given_status
+from tests.ws import connect
 
 OWNER, OTHER, AGENT, ASSIGNED, ADMIN, ANON = (
     "owner",
@@ -75,6 +76,9 @@ READ_Q = "query($id: ID!) { ticket(id: $id) { id unreadCount lastReadAt } }"
 MARK_READ = (
     "mutation($i: MarkTicketReadInput!) "
     "{ markTicketRead(input: $i) { ticket { id } errors { code } } }"
+)
+TYPING = (
+    "mutation($i: ReportTypingInput!) { reportTyping(input: $i) { typingUntil errors { code } } }"
 )
 
 OPS = [
@@ -146,9 +150,19 @@ OPS = [
     Op("rate", RATE, lambda t, m, u: {"i": {"ticketId": t, "score": 5}}, "rateTicket"),
     Op("readState", READ_Q, lambda t, m, u: {"id": t}, "ticket"),
     Op("markRead", MARK_READ, lambda t, m, u: {"i": {"ticketId": t}}, "markTicketRead"),
+    Op("reportTyping", TYPING, lambda t, m, u: {"i": {"ticketId": t}}, "reportTyping"),
 ]
-# Reads, and writes of the viewer's own state that leave the ticket (its version) as it was.
-LEAVE_TICKET = {"ticket", "node", "ticketEvents", "tickets", "readState", "markRead"}
+# Reads, and writes of the viewer's own state that leave the ticket (its version) as it was
+# (presence lives apart from tickets).
+LEAVE_TICKET = {
+    "ticket",
+    "node",
+    "ticketEvents",
+    "tickets",
+    "readState",
+    "markRead",
+    "reportTyping",
+}
 
 
 def expected(op: str, actor: str, status: str) -> str:
@@ -173,6 +187,8 @@ def expected(op: str, actor: str, status: str) -> str:
         return "NOT_FOUND"
     if op == "markRead":
         return OK  # anyone who sees a ticket may read it, in any status
+    if op == "reportTyping":
+        return OK  # whoever sees a ticket may type in it, whatever its status
     if op == "take" and not staff:
         return "FORBIDDEN"
     if op == "rate":
@@ -216,7 +232,7 @@ def outcome(op: Op, status: int, body: dict[str, Any]) -> str:
     if op.name in {"ticketEvents", "tickets"}:
         return OK if value["edges"] else EMPTY
     if value["errors"]:
-        assert value["ticket"] is None, value
+        assert value.get("ticket") is None, value
         return value["errors"][0]["code"]
     if op.name == "recategorize" and not value["applied"]:
         assert value["request"] is not None
@@ -355,3 +371,29 @@ async def test_recategorization_decisions(api: Api, decision: str, actor: str, s
         (result,) = body["data"].values()
         got = result["errors"][0]["code"] if result["errors"] else OK
     assert got == expected_decision(actor, status)
+
+
+PRESENCE = "subscription($id: ID!) { ticketPresence(ticketId: $id) { viewers { user { sub } } } }"
+
+
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("actor", list(ACTORS))
+async def test_who_may_watch_presence(api: Api, actor: str, status: str) -> None:
+    """ticketPresence over WebSocket: whoever sees the ticket, whatever its status."""
+    ticket = await create_ticket(api, "cust-owner")
+    await given_status(ticket["id"], status, None if status == "OPEN" else "agent-assigned")
+    user, role = ACTORS[actor]
+    payload = {} if user is None else {"token": api.token(user, role)}
+    socket = await connect(api.client, payload)
+    op = await socket.subscribe(PRESENCE, {"id": ticket["id"]})
+    message = await socket.receive()
+    await socket.close()
+    assert message["id"] == op
+    if message["type"] == "next" and "errors" not in message["payload"]:
+        got = OK
+        viewers = message["payload"]["data"]["ticketPresence"]["viewers"]
+        assert [v["user"]["sub"] for v in viewers] == [user]
+    else:
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        got = errors[0]["extensions"]["code"]
+    assert got == ("UNAUTHENTICATED" if actor == ANON else "NOT_FOUND" if actor == OTHER else OK)
