@@ -6,7 +6,7 @@ PYTHON ?= python3
 
 .PHONY: install web-assets web-manifest screenshot run test lint format schema schema-check clean \
 	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale bench-cost bench-image-decode \
-	bench-sla bench-read-state
+	bench-sla bench-read-state bench-presence
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,10 @@ bench-sla: install
 # The history page with the viewer's unreadCount and lastReadAt next to without, in one run.
 bench-read-state: install
 	$(BIN)/python -m bench.read_state
+
+# Presence at 1,000 viewers on 100 tickets: server memory and Redis traffic, memory vs Redis.
+bench-presence: install
+	$(BIN)/python -m bench.presence --viewers 1000 --tickets 100
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache web/node_modules
