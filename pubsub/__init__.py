@@ -1,6 +1,13 @@
 """Delivery of committed ticket events between processes: one interface, swappable backends."""
 
-from pubsub.broker import REDIS_COOLDOWN, REDIS_TIMEOUT, Broker, BrokerUnavailable, MemoryBroker
+from pubsub.broker import (
+    REDIS_COOLDOWN,
+    REDIS_TIMEOUT,
+    Broker,
+    BrokerUnavailable,
+    MemoryBroker,
+    follow,
+)
 from pubsub.presence import MemoryPresenceStore, PresenceStore
 
 __all__ = [
@@ -10,6 +17,7 @@ __all__ = [
     "MemoryPresenceStore",
     "PresenceStore",
     "broker_from_url",
+    "follow",
     "presence_store_from_url",
 ]
 

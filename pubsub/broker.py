@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
@@ -12,6 +13,10 @@ from typing import Protocol
 REDIS_TIMEOUT = 0.25
 # Seconds Redis is left alone after a command timed out, before it is probed again.
 REDIS_COOLDOWN = 5.0
+# A lost subscription is tried again after this long, doubling up to the most.
+RESUBSCRIBE_FIRST, RESUBSCRIBE_MOST = 0.1, 5.0
+
+log = logging.getLogger("helpdesk.pubsub")
 
 
 class BrokerUnavailable(ConnectionError):
@@ -69,3 +74,37 @@ class MemoryBroker:
 
     async def ping(self) -> bool:
         return True
+
+
+def _nothing() -> None:
+    pass
+
+
+async def follow(
+    broker: Broker,
+    channel: str,
+    received: Callable[[bytes], None],
+    *,
+    connected: Callable[[], None] = _nothing,
+    lost: Callable[[], None] = _nothing,
+) -> None:
+    """Keep one subscription to `channel` for as long as the task runs: every message goes to
+    `received`; after each (re)connection `connected()` runs (catch up on what may have been
+    missed meanwhile), after each loss `lost()`; a lost subscription is tried again with a
+    backoff."""
+    backoff = RESUBSCRIBE_FIRST
+    while True:
+        try:
+            async with broker.subscribe(channel) as messages:
+                backoff = RESUBSCRIBE_FIRST
+                connected()
+                async for message in messages:
+                    received(message)
+            raise ConnectionError("the subscription ended")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            lost()
+            log.warning("%s: broker unavailable (%s); retrying in %.1fs", channel, exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RESUBSCRIBE_MOST)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from models import EventKind, Ticket, TicketEvent
 from models.db import background_task, stop_tasks
 from models.rows import fetch
-from pubsub import Broker
+from pubsub import Broker, follow
 from services import visibility
 from services.availability import dependency_unavailable
 from services.errors import ErrorCode, NotAuthenticated, UserInputError
@@ -194,21 +194,8 @@ class EventFeed:
 
     async def _listen(self) -> None:
         """Keep one broker subscription; after each (re)connection, read the log to catch up."""
-        backoff = 0.1
-        while True:
-            try:
-                async with self._broker.subscribe(EVENTS_CHANNEL) as messages:
-                    backoff = 0.1
-                    self._wake.set()
-                    async for _ in messages:
-                        self._wake.set()
-                raise ConnectionError("broker subscription ended")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("event broker unavailable (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+        wake = self._wake.set
+        await follow(self._broker, EVENTS_CHANNEL, lambda _: wake(), connected=wake)
 
     async def _deliver(self) -> None:
         unavailable_since: float | None = None  # an outage is logged when it starts and ends

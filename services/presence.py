@@ -32,7 +32,7 @@ import orjson
 
 from models import Role
 from models.db import background_task, stop_tasks
-from pubsub import Broker, BrokerUnavailable
+from pubsub import Broker, BrokerUnavailable, follow
 from pubsub.presence import Caps, PresenceFull, PresenceStore, Session
 from services import visibility
 from services.clock import clock
@@ -325,25 +325,19 @@ class PresenceHub:
 
     async def _listen(self) -> None:
         """Changes announced by other processes: read those tickets again."""
-        backoff = 0.1
-        while True:
-            try:
-                async with self._broker.subscribe(PRESENCE_CHANNEL) as messages:
-                    backoff = 0.1
-                    for room in self._rooms.values():  # what was missed while away
-                        room.ask()
-                    async for message in messages:
-                        origin, _, ticket = message.decode().partition(" ")
-                        found = self._rooms.get(int(ticket)) if origin != self._origin else None
-                        if found is not None:
-                            found.ask()
-                raise ConnectionError("presence subscription ended")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("presence broker unavailable (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+        await follow(self._broker, PRESENCE_CHANNEL, self._announced, connected=self._ask_all)
+
+    def _ask_all(self) -> None:
+        for room in self._rooms.values():  # what was missed while away
+            room.ask()
+
+    def _announced(self, message: bytes) -> None:
+        origin, _, ticket = message.decode(errors="replace").partition(" ")
+        if origin == self._origin or not ticket.isdigit():
+            return  # our own change, or not an announcement
+        found = self._rooms.get(int(ticket))
+        if found is not None:
+            found.ask()
 
     async def _renew(self) -> None:
         """Every third of the heartbeat, one round trip renews every session of this process."""

@@ -37,7 +37,7 @@ from tortoise.fields.data import DatetimeField
 from models import EventKind, Role, Ticket, TicketEvent, TicketRead
 from models.db import background_task, stop_tasks
 from models.rows import Composed, render, select
-from pubsub import Broker, BrokerUnavailable
+from pubsub import Broker, BrokerUnavailable, follow
 from services import visibility
 from services.errors import ErrorCode, NotAuthenticated, UserInputError
 from services.validation import check_client_mutation_id
@@ -266,22 +266,10 @@ class ReadMarkFeed:
                 queue.put_nowait(None)
 
     async def _listen(self) -> None:
-        backoff = 0.1
-        while True:
-            try:
-                async with self._broker.subscribe(READ_MARKS_CHANNEL) as notices:
-                    backoff = 0.1
-                    self._ready.set()
-                    async for notice in notices:
-                        self._hand_out(notice)
-                raise ConnectionError("broker subscription ended")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._ready.clear()
-                log.warning("read-mark broker unavailable (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+        ready = self._ready
+        await follow(
+            self._broker, READ_MARKS_CHANNEL, self._hand_out, connected=ready.set, lost=ready.clear
+        )
 
     def _hand_out(self, notice: bytes) -> None:
         try:
