@@ -8,6 +8,11 @@ class Role(StrEnum):
     AGENT = "agent"
     ADMIN = "admin"
 
+    @property
+    def is_staff(self) -> bool:
+        """Agents and admins work tickets and see all of them."""
+        return self is not Role.CUSTOMER
+
 
 class TicketStatus(StrEnum):
     OPEN = "OPEN"

@@ -67,7 +67,7 @@ class Present:
 
     @property
     def staff(self) -> bool:
-        return self.role in (Role.AGENT, Role.ADMIN)
+        return self.role.is_staff
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +79,11 @@ class PresenceView:
 
 
 def view_for(viewer: Viewer, present: tuple[Present, ...]) -> PresenceView:
-    """Staff see everyone; a customer sees themselves only (no staff identity, no other user)."""
+    """The people the viewer may see (`visibility.may_see_user`: staff everyone, a customer
+    only themselves, never a staff identity), and whether support is typing."""
     agent_typing = any(p.typing and p.staff for p in present)
-    if visibility.sees_every_ticket(viewer):
-        return PresenceView(present, agent_typing)
-    return PresenceView(tuple(p for p in present if p.user_id == viewer.id), agent_typing)
+    shown = tuple(p for p in present if visibility.may_see_user(viewer, p.user_id))
+    return PresenceView(shown, agent_typing)
 
 
 def _epoch(moment: datetime) -> float:

@@ -306,7 +306,7 @@ async def assign_ticket(
         policy.assign(actor, ticket).enforce()
         if assignee is None:
             raise UserInputError(ErrorCode.NOT_FOUND, "No such user.", "assigneeId")
-        if assignee.role not in (Role.AGENT, Role.ADMIN):
+        if not assignee.role.is_staff:
             raise UserInputError(
                 ErrorCode.VALIDATION, "Tickets can only be assigned to agents.", "assigneeId"
             )

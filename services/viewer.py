@@ -17,7 +17,7 @@ class Viewer:
     @property
     def is_staff(self) -> bool:
         """Agents and admins work tickets and see all of them."""
-        return self.role in (Role.AGENT, Role.ADMIN)
+        return self.role.is_staff
 
 
 def require_viewer(viewer: Viewer | None) -> Viewer:
