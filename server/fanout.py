@@ -69,6 +69,7 @@ from server.limits import QueryLimits, within_response_limit
 from services import visibility
 from services.availability import unavailable_dependency
 from services.errors import NotAuthenticated
+from services.viewer import TOKEN_EXPIRED
 
 MAX_BACKLOG = 256  # messages waiting for one slow socket before it is disconnected
 SUBSCRIPTION = StrawberryOperationType.SUBSCRIPTION
@@ -480,7 +481,7 @@ class SharedSubscriptions:
 
 
 def _expired() -> GraphQLFormattedError:
-    error = NotAuthenticated("The token expired: reconnect with a fresh token.")
+    error = NotAuthenticated(TOKEN_EXPIRED)
     return {"message": error.message, "extensions": {"code": error.code}}
 
 

@@ -29,11 +29,11 @@ from models.rows import fetch
 from pubsub import Broker, follow
 from services import visibility
 from services.availability import dependency_unavailable
-from services.errors import ErrorCode, NotAuthenticated, UserInputError
+from services.errors import ErrorCode, UserInputError
 from services.events import EVENTS_CHANNEL
 from services.read_state import ReadMarkFeed
 from services.stats import TicketStats, ticket_stats
-from services.viewer import Viewer
+from services.viewer import Viewer, before_expiry
 
 log = logging.getLogger("helpdesk.live")
 
@@ -351,16 +351,7 @@ class EventFeed:
 
 
 async def _next(subscriber: _Subscriber, expires_at: float | None) -> TicketEvent | None:
-    if expires_at is None:
-        return await subscriber.queue.get()
-    remaining = expires_at - time.time()
-    try:
-        if remaining <= 0:
-            raise TimeoutError
-        async with asyncio.timeout(remaining):
-            return await subscriber.queue.get()
-    except TimeoutError:
-        raise NotAuthenticated("The token expired: reconnect with a fresh token.") from None
+    return await before_expiry(subscriber.queue.get, expires_at)
 
 
 async def _replay(subscriber: _Subscriber, after: int) -> AsyncGenerator[TicketEvent, None]:

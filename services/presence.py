@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import AsyncGenerator, Coroutine
 from dataclasses import dataclass, field
@@ -36,9 +35,9 @@ from pubsub import Broker, BrokerUnavailable, follow
 from pubsub.presence import Caps, PresenceFull, PresenceStore, Session
 from services import visibility
 from services.clock import clock
-from services.errors import ErrorCode, FieldError, NotAuthenticated, UserInputError
+from services.errors import ErrorCode, FieldError, UserInputError
 from services.validation import check_client_mutation_id
-from services.viewer import Viewer
+from services.viewer import Viewer, before_expiry
 
 log = logging.getLogger("helpdesk.presence")
 
@@ -198,7 +197,7 @@ class PresenceHub:
             seen = -1
             while True:
                 while room.served < wanted or room.version == seen:
-                    await _until(room.updated, expires_at)
+                    await before_expiry(room.updated.wait, expires_at)
                 seen = room.version
                 view = view_for(viewer, room.present)
                 if view != sent:
@@ -363,18 +362,3 @@ class PresenceHub:
 async def _require_visible(viewer: Viewer, ticket_id: int) -> None:
     if not await visibility.tickets(viewer).filter(id=ticket_id).exists():
         raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
-
-
-async def _until(event: asyncio.Event, expires_at: float | None) -> None:
-    """Wait for the event; NotAuthenticated once the token expires."""
-    if expires_at is None:
-        await event.wait()
-        return
-    remaining = expires_at - time.time()
-    try:
-        if remaining <= 0:
-            raise TimeoutError
-        async with asyncio.timeout(remaining):
-            await event.wait()
-    except TimeoutError:
-        raise NotAuthenticated("The token expired: reconnect with a fresh token.") from None

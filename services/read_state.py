@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,9 +38,9 @@ from models.db import background_task, stop_tasks
 from models.rows import Composed, render, select
 from pubsub import Broker, BrokerUnavailable, follow
 from services import visibility
-from services.errors import ErrorCode, NotAuthenticated, UserInputError
+from services.errors import ErrorCode, UserInputError
 from services.validation import check_client_mutation_id
-from services.viewer import Viewer, require_viewer
+from services.viewer import Viewer, before_expiry, require_viewer
 
 log = logging.getLogger("helpdesk.read_state")
 
@@ -297,7 +296,7 @@ class ReadMarkFeed:
                     await self._ready.wait()
             yield None
             while True:
-                ticket_id = await _next(queue, expires_at)
+                ticket_id = await before_expiry(queue.get, expires_at)
                 if ticket_id is None:
                     return
                 yield ticket_id
@@ -305,16 +304,3 @@ class ReadMarkFeed:
             watchers.discard(queue)
             if not watchers and self._watchers.get(viewer.id) is watchers:
                 del self._watchers[viewer.id]
-
-
-async def _next(queue: asyncio.Queue[int | None], expires_at: float | None) -> int | None:
-    if expires_at is None:
-        return await queue.get()
-    remaining = expires_at - time.time()
-    try:
-        if remaining <= 0:
-            raise TimeoutError
-        async with asyncio.timeout(remaining):
-            return await queue.get()
-    except TimeoutError:
-        raise NotAuthenticated("The token expired: reconnect with a fresh token.") from None
