@@ -160,69 +160,82 @@ async def start_server(name: str, backend: Backend, log: Path, **env_vars: str) 
     return ServerProcess(name, process, port, log)
 
 
-async def test_two_processes_share_events(backend: Backend, tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def server_processes(
+    backend: Backend, tmp_path: Path, names: str = "AB", **env_vars: str
+) -> AsyncIterator[list[ServerProcess]]:
+    """A healthy `helpdesk serve` process per name, sharing the services backend; afterwards
+    each is stopped (as are servers the block adds to the list) and its log's tail printed.
+    Skips on the embedded backend, which one process alone can use."""
     if backend.name == "embedded":
         pytest.skip("several processes need the services backend (PostgreSQL + Redis)")
     servers: list[ServerProcess] = []
     try:
-        servers.append(await start_server("A", backend, tmp_path / "a.log"))
-        servers.append(await start_server("B", backend, tmp_path / "b.log"))
-        a, b = servers
+        for name in names:
+            servers.append(await start_server(name, backend, tmp_path / f"{name}.log", **env_vars))
         async with aiohttp.ClientSession() as session:
-            await asyncio.gather(a.wait_healthy(session), b.wait_healthy(session))
-            socket = await connect_url(session, b.graphql, {"token": token("agent-b", "agent")})
-            op = await socket.subscribe(EVENTS)
-            await asyncio.sleep(0.3)  # the subscription is registered with B's feed
-
-            loop = asyncio.get_running_loop()
-            customer = token("cora")
-            create_sent = loop.time()
-            created = await post_gql(
-                session,
-                a.graphql,
-                CREATE,
-                {"input": {"categorySlug": "app-help", "question": "Across processes?"}},
-                customer,
-            )
-            ticket = created["createTicket"]["ticket"]
-            first = (await socket.next_data(op, within=5.0))["ticketEvents"]
-            first_latency = loop.time() - create_sent
-            # Replying only once the first event is in makes the timing decisive: had B's poll
-            # delivered the first event, its next poll is a full second away.
-            reply_sent = loop.time()
-            await post_gql(
-                session,
-                a.graphql,
-                REPLY,
-                {"input": {"ticketId": ticket["id"], "body": "still there?"}},
-                customer,
-            )
-            second = (await socket.next_data(op, within=5.0))["ticketEvents"]
-            second_latency = loop.time() - reply_sent
-            print(f"latency A->B: created {first_latency:.3f}s, reply {second_latency:.3f}s")
-
-            assert first["kind"] == "CREATED"
-            assert first["ticket"] == {"id": ticket["id"]}
-            assert first["actor"] == {"sub": "cora"}
-            assert second["kind"] == "MESSAGE_ADDED"
-            assert second["ticket"] == {"id": ticket["id"]}
-            assert second["message"] == {"body": "still there?", "internal": False}
-            assert row_key(first["id"]) < row_key(second["id"])
-            # Well under the one-second poll, measured from the request: Redis woke B's feed.
-            assert first_latency < 0.9 * POLL_SECONDS, first_latency
-            assert second_latency < 0.9 * POLL_SECONDS, second_latency
-            # Nothing else, not even a duplicate from B's next poll of the log.
-            await socket.nothing_within(1.5 * POLL_SECONDS)
-
-            log = await post_gql(session, a.graphql, LOG, {"first": 100}, token("agent-a", "agent"))
-            logged = [e["node"]["id"] for e in log["ticketEvents"]["edges"]]
-            assert logged[-2:] == [first["id"], second["id"]]
-            await socket.close()
+            await asyncio.gather(*(server.wait_healthy(session) for server in servers))
+        yield servers
     finally:
         await asyncio.gather(*(stop(s.process) for s in servers))
         for server in servers:
             print(f"--- server {server.name} (exit {server.process.returncode}) ---")
             print(tail(server.log))
+
+
+async def test_two_processes_share_events(backend: Backend, tmp_path: Path) -> None:
+    async with (
+        server_processes(backend, tmp_path) as (a, b),
+        aiohttp.ClientSession() as session,
+    ):
+        socket = await connect_url(session, b.graphql, {"token": token("agent-b", "agent")})
+        op = await socket.subscribe(EVENTS)
+        await asyncio.sleep(0.3)  # the subscription is registered with B's feed
+
+        loop = asyncio.get_running_loop()
+        customer = token("cora")
+        create_sent = loop.time()
+        created = await post_gql(
+            session,
+            a.graphql,
+            CREATE,
+            {"input": {"categorySlug": "app-help", "question": "Across processes?"}},
+            customer,
+        )
+        ticket = created["createTicket"]["ticket"]
+        first = (await socket.next_data(op, within=5.0))["ticketEvents"]
+        first_latency = loop.time() - create_sent
+        # Replying only once the first event is in makes the timing decisive: had B's poll
+        # delivered the first event, its next poll is a full second away.
+        reply_sent = loop.time()
+        await post_gql(
+            session,
+            a.graphql,
+            REPLY,
+            {"input": {"ticketId": ticket["id"], "body": "still there?"}},
+            customer,
+        )
+        second = (await socket.next_data(op, within=5.0))["ticketEvents"]
+        second_latency = loop.time() - reply_sent
+        print(f"latency A->B: created {first_latency:.3f}s, reply {second_latency:.3f}s")
+
+        assert first["kind"] == "CREATED"
+        assert first["ticket"] == {"id": ticket["id"]}
+        assert first["actor"] == {"sub": "cora"}
+        assert second["kind"] == "MESSAGE_ADDED"
+        assert second["ticket"] == {"id": ticket["id"]}
+        assert second["message"] == {"body": "still there?", "internal": False}
+        assert row_key(first["id"]) < row_key(second["id"])
+        # Well under the one-second poll, measured from the request: Redis woke B's feed.
+        assert first_latency < 0.9 * POLL_SECONDS, first_latency
+        assert second_latency < 0.9 * POLL_SECONDS, second_latency
+        # Nothing else, not even a duplicate from B's next poll of the log.
+        await socket.nothing_within(1.5 * POLL_SECONDS)
+
+        log = await post_gql(session, a.graphql, LOG, {"first": 100}, token("agent-a", "agent"))
+        logged = [e["node"]["id"] for e in log["ticketEvents"]["edges"]]
+        assert logged[-2:] == [first["id"], second["id"]]
+        await socket.close()
 
 
 # --- a private Redis restarted mid-stream -------------------------------------------------------

@@ -4,14 +4,12 @@ held them is killed (their sessions lapse within the heartbeat)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.conftest import Backend
 from tests.fixtures import CREATE
@@ -19,8 +17,7 @@ from tests.test_live_processes import (
     ServerProcess,
     connect_url,
     post_gql,
-    start_server,
-    stop,
+    server_processes,
     token,
 )
 from tests.test_presence import PRESENCE, TYPING, kill, people
@@ -45,67 +42,57 @@ async def until_people(socket: Any, op: str, wanted: list[tuple[str, bool]]) -> 
 
 
 async def test_presence_is_shared_by_processes(backend: Backend, tmp_path: Path) -> None:
-    if backend.name == "embedded":
-        pytest.skip("several processes need the services backend (PostgreSQL + Redis)")
     env = {"HELPDESK_PRESENCE_HEARTBEAT_SECONDS": HEARTBEAT}
-    servers: list[ServerProcess] = []
-    try:
-        servers.append(await start_server("A", backend, tmp_path / "a.log", **env))
-        servers.append(await start_server("B", backend, tmp_path / "b.log", **env))
-        a, b = servers
-        async with aiohttp.ClientSession() as session:
-            await asyncio.gather(a.wait_healthy(session), b.wait_healthy(session))
-            created = await post_gql(
-                session,
-                a.graphql,
-                CREATE,
-                {"input": {"categorySlug": "app-help", "question": "Who is there?"}},
-                token("cora"),
-            )
-            ticket_id = created["createTicket"]["ticket"]["id"]
+    async with (
+        server_processes(backend, tmp_path, **env) as (a, b),
+        aiohttp.ClientSession() as session,
+    ):
+        created = await post_gql(
+            session,
+            a.graphql,
+            CREATE,
+            {"input": {"categorySlug": "app-help", "question": "Who is there?"}},
+            token("cora"),
+        )
+        ticket_id = created["createTicket"]["ticket"]["id"]
 
-            watcher, op, seen = await watch(session, a, "agent-a", ticket_id)
-            assert people(seen) == [("agent-a", False)]
+        watcher, op, seen = await watch(session, a, "agent-a", ticket_id)
+        assert people(seen) == [("agent-a", False)]
 
-            # Comes and goes normally, on the other process.
-            other, other_op, seen = await watch(session, b, "agent-b", ticket_id)
-            assert people(seen) == [("agent-a", False), ("agent-b", False)]
-            await until_people(watcher, op, [("agent-a", False), ("agent-b", False)])
-            await other.ws.send_json({"id": other_op, "type": "complete"})
-            await until_people(watcher, op, [("agent-a", False)])
-            await other.close()
+        # Comes and goes normally, on the other process.
+        other, other_op, seen = await watch(session, b, "agent-b", ticket_id)
+        assert people(seen) == [("agent-a", False), ("agent-b", False)]
+        await until_people(watcher, op, [("agent-a", False), ("agent-b", False)])
+        await other.ws.send_json({"id": other_op, "type": "complete"})
+        await until_people(watcher, op, [("agent-a", False)])
+        await other.close()
 
-            # Typing on B shows on A.
-            await post_gql(
-                session,
-                b.graphql,
-                TYPING,
-                {"i": {"ticketId": ticket_id}},
-                token("agent-b", "agent"),
-            )
-            await until_people(watcher, op, [("agent-a", False), ("agent-b", True)])
+        # Typing on B shows on A.
+        await post_gql(
+            session,
+            b.graphql,
+            TYPING,
+            {"i": {"ticketId": ticket_id}},
+            token("agent-b", "agent"),
+        )
+        await until_people(watcher, op, [("agent-a", False), ("agent-b", True)])
 
-            # A client killed on B.
-            killed, _, _ = await watch(session, b, "agent-c", ticket_id)
-            await until_people(
-                watcher, op, [("agent-a", False), ("agent-b", True), ("agent-c", False)]
-            )
-            kill(killed)
-            # (agent-b's typing may lapse first or after: wait for agent-c gone)
-            while True:
-                data = await watcher.next_data(op, within=10)
-                if "agent-c" not in [p for p, _ in people(data["ticketPresence"])]:
-                    break
+        # A client killed on B.
+        killed, _, _ = await watch(session, b, "agent-c", ticket_id)
+        await until_people(watcher, op, [("agent-a", False), ("agent-b", True), ("agent-c", False)])
+        kill(killed)
+        # (agent-b's typing may lapse first or after: wait for agent-c gone)
+        while True:
+            data = await watcher.next_data(op, within=10)
+            if "agent-c" not in [p for p, _ in people(data["ticketPresence"])]:
+                break
 
-            # Process B killed while agent-d views there: lapses within the heartbeat.
-            await watch(session, b, "agent-d", ticket_id)
-            while True:
-                data = await watcher.next_data(op, within=10)
-                if "agent-d" in [p for p, _ in people(data["ticketPresence"])]:
-                    break
-            os.kill(b.process.pid, signal.SIGKILL)
-            await until_people(watcher, op, [("agent-a", False)])
-            await watcher.close()
-    finally:
-        for server in servers:
-            await stop(server.process)
+        # Process B killed while agent-d views there: lapses within the heartbeat.
+        await watch(session, b, "agent-d", ticket_id)
+        while True:
+            data = await watcher.next_data(op, within=10)
+            if "agent-d" in [p for p, _ in people(data["ticketPresence"])]:
+                break
+        os.kill(b.process.pid, signal.SIGKILL)
+        await until_people(watcher, op, [("agent-a", False)])
+        await watcher.close()

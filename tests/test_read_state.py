@@ -3,25 +3,15 @@ filter and count, and the live notice to the reader's other sockets."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from services.validation import CLIENT_MUTATION_ID_MAX
 from tests.conftest import Api, Backend
 from tests.fixtures import CREATE, REPLY, create_ticket, missing_id
-from tests.test_live_processes import (
-    ServerProcess,
-    connect_url,
-    post_gql,
-    start_server,
-    stop,
-    tail,
-    token,
-)
+from tests.test_live_processes import connect_url, post_gql, server_processes, token
 from tests.ws import connect
 
 READ = """query($id: ID!) { ticket(id: $id) { unreadCount lastReadAt } }"""
@@ -232,38 +222,26 @@ async def test_a_mark_on_one_socket_clears_the_badge_on_the_others(api: Api) -> 
 async def test_a_mark_reaches_the_readers_socket_on_another_process(
     backend: Backend, tmp_path: Path
 ) -> None:
-    if backend.name == "embedded":
-        pytest.skip("several processes need the services backend (PostgreSQL + Redis)")
-    servers: list[ServerProcess] = []
-    try:
-        servers.append(await start_server("A", backend, tmp_path / "a.log"))
-        servers.append(await start_server("B", backend, tmp_path / "b.log"))
-        a, b = servers
-        async with aiohttp.ClientSession() as session:
-            await asyncio.gather(a.wait_healthy(session), b.wait_healthy(session))
-            dora, agent = token("dora"), token("agent-x", "agent")
-            values = {"categorySlug": "app-help", "question": "Read on two devices?"}
-            created = await post_gql(session, a.graphql, CREATE, {"input": values}, dora)
-            ticket = created["createTicket"]["ticket"]
-            answer = {"input": {"ticketId": ticket["id"], "body": "Yes"}}
-            await post_gql(session, a.graphql, REPLY, answer, agent)
+    async with (
+        server_processes(backend, tmp_path) as (a, b),
+        aiohttp.ClientSession() as session,
+    ):
+        dora, agent = token("dora"), token("agent-x", "agent")
+        values = {"categorySlug": "app-help", "question": "Read on two devices?"}
+        created = await post_gql(session, a.graphql, CREATE, {"input": values}, dora)
+        ticket = created["createTicket"]["ticket"]
+        answer = {"input": {"ticketId": ticket["id"], "body": "Yes"}}
+        await post_gql(session, a.graphql, REPLY, answer, agent)
 
-            phone = await connect_url(session, b.graphql, {"token": dora})
-            watch = await phone.subscribe(CHANGES)
-            first = (await phone.next_data(watch))["readStateChanged"]
-            assert first == {"ticket": None, "unreadTicketCount": 1}
+        phone = await connect_url(session, b.graphql, {"token": dora})
+        watch = await phone.subscribe(CHANGES)
+        first = (await phone.next_data(watch))["readStateChanged"]
+        assert first == {"ticket": None, "unreadTicketCount": 1}
 
-            marked = await post_gql(
-                session, a.graphql, MARK, {"i": {"ticketId": ticket["id"]}}, dora
-            )
-            change = (await phone.next_data(watch))["readStateChanged"]
-            assert change == {
-                "ticket": marked["markTicketRead"]["ticket"],
-                "unreadTicketCount": 0,
-            }
-            await phone.close()
-    finally:
-        await asyncio.gather(*(stop(s.process) for s in servers))
-        for server in servers:
-            print(f"--- server {server.name} (exit {server.process.returncode}) ---")
-            print(tail(server.log))
+        marked = await post_gql(session, a.graphql, MARK, {"i": {"ticketId": ticket["id"]}}, dora)
+        change = (await phone.next_data(watch))["readStateChanged"]
+        assert change == {
+            "ticket": marked["markTicketRead"]["ticket"],
+            "unreadTicketCount": 0,
+        }
+        await phone.close()
