@@ -13,6 +13,7 @@ from schema.sizes import ATTACHMENTS, PRESENCE
 DEV_JWT_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
 DEFAULT_DATABASE_URL = "sqlite://data/helpdesk.sqlite3"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+RATING_DAYS_MAX = 3650  # a rating window of ten years at most (dates stay in range)
 
 
 class ConfigError(ValueError):
@@ -27,7 +28,14 @@ def _bool(value: str) -> bool:
     raise ConfigError(f"not a boolean: {value!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, zero_means_off: bool = False) -> int:
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    zero_means_off: bool = False,
+    most: int | None = None,
+) -> int:
     raw = env.get(name)
     if raw is None:
         return default
@@ -37,6 +45,8 @@ def _int(env: Mapping[str, str], name: str, default: int, *, zero_means_off: boo
         raise ConfigError(f"{name} must be an integer") from exc
     if value < 0 or (value == 0 and not zero_means_off):
         raise ConfigError(f"{name} must be positive" + (" or 0 (off)" if zero_means_off else ""))
+    if most is not None and value > most:
+        raise ConfigError(f"{name} must be at most {most}")
     return value
 
 
@@ -194,7 +204,7 @@ class Settings:
             image_decode_concurrency=_int(env, "HELPDESK_IMAGE_DECODE_CONCURRENCY", 2),
             image_max_pixels=_int(env, "HELPDESK_IMAGE_MAX_PIXELS", 40_000_000),
             shutdown_timeout=float(_int(env, "HELPDESK_SHUTDOWN_TIMEOUT", 10, zero_means_off=True)),
-            rating_days=_int(env, "HELPDESK_RATING_DAYS", 7),
+            rating_days=_int(env, "HELPDESK_RATING_DAYS", 7, most=RATING_DAYS_MAX),
             sla_scan_seconds=_seconds(env, "HELPDESK_SLA_SCAN_SECONDS", 1.0),
             presence_heartbeat_seconds=_seconds(env, "HELPDESK_PRESENCE_HEARTBEAT_SECONDS", 30.0),
             typing_seconds=_seconds(env, "HELPDESK_TYPING_SECONDS", 5.0),

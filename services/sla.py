@@ -53,6 +53,7 @@ from services.viewer import Viewer, require_viewer
 log = logging.getLogger("helpdesk.sla")
 
 MINUTES_MAX = 366 * 24 * 60  # a target of at most a year
+YEARS_MAX = 10  # in business hours, a resolution target ends within this many years
 DAY_MINUTES = 24 * 60
 # Who breaches: events need an actor, and a breach is nobody's doing.
 SYSTEM_USER = "system:sla"
@@ -102,11 +103,22 @@ class BusinessHours:
     def _instant(self, local: datetime) -> datetime:
         return local.replace(tzinfo=self._zone).astimezone(UTC)
 
+    @property
+    def weekly_minutes(self) -> int:
+        return (self.end - self.start) * len(self.weekdays)
+
     def add(self, start: datetime, seconds: float) -> datetime:
-        """The instant `seconds` of business time after `start`."""
+        """The instant `seconds` of business time after `start` (NO_DUE_TIME beyond the
+        calendar: long pauses in short hours)."""
+        try:
+            return self._add(start, seconds)
+        except OverflowError:
+            return NO_DUE_TIME
+
+    def _add(self, start: datetime, seconds: float) -> datetime:
         remaining = timedelta(seconds=seconds)
         cursor = self._local(start)
-        week = timedelta(minutes=(self.end - self.start) * len(self.weekdays))
+        week = timedelta(minutes=self.weekly_minutes)
         day = cursor.date()
         while True:
             window = self._window(day)
@@ -234,7 +246,8 @@ def check_business_hours(
 
 def _minute_of_day(value: str) -> int | None:
     hours, _, minutes = value.partition(":")
-    if not (len(hours) == 2 and len(minutes) == 2 and (hours + minutes).isdigit()):
+    digits = hours + minutes
+    if not (len(hours) == 2 and len(minutes) == 2 and digits.isascii() and digits.isdecimal()):
         return None
     total = int(hours) * 60 + int(minutes)
     return total if int(minutes) < 60 and total <= DAY_MINUTES else None
@@ -269,6 +282,16 @@ async def set_policy(
             problems.append(
                 FieldError(ErrorCode.VALIDATION, f"{name} must be 1 to {MINUTES_MAX}.", name)
             )
+    longest = None if hours is None else hours.weekly_minutes * 52 * YEARS_MAX
+    if not problems and longest is not None and resolution_minutes > longest:
+        problems.append(
+            FieldError(
+                ErrorCode.VALIDATION,
+                f"resolutionMinutes would take more than {YEARS_MAX} years of these business "
+                "hours.",
+                "resolutionMinutes",
+            )
+        )
     if not problems and resolution_minutes < first_response_minutes:
         problems.append(
             FieldError(
@@ -346,6 +369,18 @@ class _State:
     def _due(self, minutes: int) -> datetime:
         return add_time(self.hours, self.created_at, minutes * 60 + self.paused_seconds)
 
+    def breach_overdue(self, now: datetime) -> list[SlaTarget]:
+        """Mark breached, and return, the targets whose due time passed unmet and unbreached:
+        before `now`, or before the pause that froze them."""
+        until = self.paused_since or now
+        overdue = [target for target, due, was in self.unmet() if not was and due <= until]
+        for target in overdue:
+            if target is SlaTarget.FIRST_RESPONSE:
+                self.first_response_breached = True
+            else:
+                self.resolution_breached = True
+        return overdue
+
     def unmet(self) -> list[tuple[SlaTarget, datetime, bool]]:
         """(target, due time, breached) of the targets not met yet; none once final."""
         if self.status in FINAL_STATUSES:
@@ -396,14 +431,17 @@ class Followed:
 
     fields: dict[str, Any] = field(default_factory=dict)
     retargeted: SlaPolicy | None = None
+    breached: list[SlaTarget] = field(default_factory=list)
 
 
 async def follow_change(
     ticket: Ticket, changes: dict[str, Any], now: datetime, *, first_response: bool
 ) -> Followed:
     """The SLA columns after `changes` (columns about to be set on `ticket` as read):
-    a public staff reply meets the first response; entering AWAITING_REPLY pauses, leaving it
-    resumes with due times moved by the pause; a new category or urgency re-targets."""
+    a target whose due time passed before the change is breached first (the scan may not have
+    come by yet: a late answer or close must not hide the breach); a public staff reply meets
+    the first response; entering AWAITING_REPLY pauses, leaving it resumes with due times moved
+    by the pause; a new category or urgency re-targets."""
     status = changes.get("status", ticket.status)
     category_id = changes.get("category_id", ticket.category_id)
     urgent = changes.get("urgent", ticket.urgent)
@@ -414,7 +452,7 @@ async def follow_change(
     if ticket.sla_policy_id is not None and (moved or resumes):
         policy = await SlaPolicy.get_or_none(id=ticket.sla_policy_id)
     state = _State.of(ticket, policy)
-    result = Followed()
+    result = Followed(breached=state.breach_overdue(now))
     if first_response and state.first_responded_at is None:
         state.first_responded_at = now
     if resumes and state.paused_since is not None:
@@ -451,6 +489,26 @@ async def _system_actor() -> str:
     return SYSTEM_USER
 
 
+async def record_breaches(
+    ticket: Ticket, targets: list[SlaTarget], now: datetime
+) -> list[TicketEvent]:
+    """One SLA_BREACHED event (staff only) per target; inside the transaction that marks them."""
+    if not targets:
+        return []
+    actor = await _system_actor()
+    return [
+        await events.record(
+            ticket,
+            EventKind.SLA_BREACHED,
+            actor_id=actor,
+            at=now,
+            internal=True,
+            data={"slaTarget": target.value},
+        )
+        for target in targets
+    ]
+
+
 async def breach_due(*, broker: Broker, limit: int = SCAN_BATCH) -> int:
     """One scan: every target whose due time has passed is marked breached, with one
     SLA_BREACHED event, in the transaction that claims its ticket; published after commit.
@@ -464,30 +522,16 @@ async def breach_due(*, broker: Broker, limit: int = SCAN_BATCH) -> int:
             .limit(limit)
             .select_for_update(skip_locked=True)
         )
-        actor = await _system_actor() if rows else SYSTEM_USER
         for ticket in rows:
             state = _State.of(ticket, None)
-            breached = [t for t, due, was in state.unmet() if not was and due <= now]
-            for target in breached:
-                if target is SlaTarget.FIRST_RESPONSE:
-                    state.first_response_breached = True
-                else:
-                    state.resolution_breached = True
-            values = state.columns() | {"version": ticket.version + 1, "updated_at": now}
+            breached = state.breach_overdue(now)
+            # A new version (a change made meanwhile from the old one retries and sees the
+            # breach, never writes it twice), but not a new `updatedAt`: nothing a customer
+            # sees has changed.
+            values = state.columns() | {"version": ticket.version + 1}
             await Ticket.filter(id=ticket.id).update(**values)
             ticket.update_from_dict(values)
-            written = [
-                await events.record(
-                    ticket,
-                    EventKind.SLA_BREACHED,
-                    actor_id=actor,
-                    at=now,
-                    internal=True,
-                    data={"slaTarget": target.value},
-                )
-                for target in breached
-            ]
-            breaches.append(Breach(ticket, written))
+            breaches.append(Breach(ticket, await record_breaches(ticket, breached, now)))
     for breach in breaches:
         await events.publish(broker, breach.ticket, breach.events)
     return len(breaches)

@@ -119,7 +119,8 @@ async def change_ticket(
                 if not updated:
                     raise _Conflict
                 ticket.update_from_dict(values)
-                written = await change.record(ticket, now) if change.record else []
+                written = await sla.record_breaches(ticket, service_level.breached, now)
+                written += await change.record(ticket, now) if change.record else []
                 if service_level.retargeted is not None:
                     written.append(
                         await _record_retargeted(ticket, now, viewer, service_level.retargeted)

@@ -142,6 +142,8 @@ def test_graphiql_defaults_off_in_production_and_on_in_development() -> None:
         ("HELPDESK_LOG_LEVEL", ""),
         ("HELPDESK_PUBLIC_MAX_AGE", "-1"),
         ("HELPDESK_PUBLIC_MAX_AGE", "a minute"),
+        ("HELPDESK_RATING_DAYS", "3651"),
+        ("HELPDESK_RATING_DAYS", "1000000000"),
     ],
 )
 def test_bad_values_are_config_errors(name: str, value: str) -> None:

@@ -180,6 +180,29 @@ async def test_a_new_policy_applies_to_tickets_created_after_it(api: Api, clock:
             },
             "businessHours.end",
         ),
+        (  # digits beyond ASCII: "²" passes str.isdigit
+            {
+                "businessHours": {
+                    "timeZone": "UTC",
+                    "weekdays": [1],
+                    "start": "²9:00",
+                    "end": "18:00",
+                }
+            },
+            "businessHours.start",
+        ),
+        (  # a year of minutes in one minute a week: beyond any calendar
+            {
+                "resolutionMinutes": 527_040,
+                "businessHours": {
+                    "timeZone": "UTC",
+                    "weekdays": [1],
+                    "start": "00:00",
+                    "end": "00:01",
+                },
+            },
+            "resolutionMinutes",
+        ),
     ],
 )
 async def test_set_sla_policy_validates(api: Api, values: dict[str, Any], field: str) -> None:

@@ -147,3 +147,46 @@ async def test_the_queue_filters_breached_tickets_and_orders_by_the_next_due_tim
     page = await api.gql(QUEUE, {"orderBy": by_due, "first": 2}, as_=AGENT, role="agent")
     rest = await ids(orderBy=by_due, after=page["tickets"]["pageInfo"]["endCursor"])
     assert rest == [done["id"]]
+
+
+@pytest.mark.parametrize("paused", [False, True], ids=["answered", "paused"])
+async def test_a_target_missed_before_a_change_is_breached_by_the_change(
+    backend: Backend, clock: Any, paused: bool
+) -> None:
+    """No scan runs here: a late answer, pause or close still records the breach it hid."""
+    async with serve(backend, sla_scan_seconds=3600) as client:
+        api = Api(client)
+        clock.set(MONDAY)
+        ticket = await create_ticket(api, OWNER, urgent=True)  # due in 1 h and 8 h
+        await api.gql(TAKE, {"input": {"ticketId": ticket["id"]}}, as_=AGENT, role="agent")
+        clock.set(MONDAY + timedelta(hours=9))
+        reply = {
+            "ticketId": ticket["id"],
+            "body": "Sorry for the wait",
+            "awaitCustomerReply": paused,
+        }
+        await api.gql(REPLY, {"input": reply}, as_=AGENT, role="agent")
+        status = {"ticketId": ticket["id"], "status": "CLOSED"}
+        await api.gql(STATUS, {"input": status}, as_=AGENT, role="agent")
+        found = (await api.gql(SLA, {"id": ticket["id"]}, as_=AGENT, role="agent"))["ticket"]
+        assert found["sla"]["firstResponseBreached"] and found["sla"]["resolutionBreached"]
+        breaches = [e["slaTarget"] for e in found["events"] if e["kind"] == "SLA_BREACHED"]
+        assert sorted(breaches) == ["FIRST_RESPONSE", "RESOLUTION"]
+        seen = (await api.gql(SLA_CUSTOMER, {"id": ticket["id"]}, as_=OWNER))["ticket"]
+        assert "SLA_BREACHED" not in [e["kind"] for e in seen["events"]]
+
+
+async def test_a_breach_leaves_updated_at_as_customers_saw_it(api: Api, clock: Any) -> None:
+    clock.set(MONDAY)
+    ticket = await create_ticket(api, OWNER, urgent=True)
+    before = (await api.gql(UPDATED, {"id": ticket["id"]}, as_=OWNER))["ticket"]["updatedAt"]
+    clock.set(MONDAY + timedelta(hours=2))
+    await after_two_scans(api.client)
+    found = (await api.gql(SLA, {"id": ticket["id"]}, as_=AGENT, role="agent"))["ticket"]
+    assert found["sla"]["firstResponseBreached"]
+    after = (await api.gql(UPDATED, {"id": ticket["id"]}, as_=OWNER))["ticket"]["updatedAt"]
+    assert after == before
+
+
+SLA_CUSTOMER = """query($id: ID!) { ticket(id: $id) { events { kind } } }"""
+UPDATED = """query($id: ID!) { ticket(id: $id) { updatedAt } }"""
