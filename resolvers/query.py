@@ -248,7 +248,7 @@ class Query:
                 unread=f.unread,
             ),
             order_by=order.field.value,
-            descending=order.direction is OrderDirection.DESC,
+            descending=None if order.direction is None else order.direction is OrderDirection.DESC,
             page=PageArgs(first=first, after=after, last=last, before=before),
         )
         page = result.page

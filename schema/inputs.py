@@ -63,8 +63,10 @@ class TicketOrder:
     field: TicketOrderField = strawberry.field(
         default=TicketOrderField.CREATED_AT, description="The timestamp to sort by."
     )
-    direction: OrderDirection = strawberry.field(
-        default=OrderDirection.DESC, description="Ascending or descending (newest first)."
+    direction: OrderDirection | None = strawberry.field(
+        default=None,
+        description="Ascending or descending; when omitted, the field's own order: newest "
+        "first for CREATED_AT and UPDATED_AT, the earliest due time first for SLA_DUE.",
     )
 
 

@@ -95,6 +95,7 @@ class TicketFilter:
 
 ORDER_COLUMNS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "SLA_DUE": "sla_due_at"}
 STAFF_ORDERS = frozenset({"SLA_DUE"})
+ASCENDING_ORDERS = frozenset({"SLA_DUE"})  # the first due first; timestamps newest first
 
 
 @dataclass(slots=True)
@@ -122,15 +123,18 @@ async def list_tickets(
     viewer: Viewer | None,
     filter: TicketFilter,
     order_by: str = "CREATED_AT",
-    descending: bool = True,
+    descending: bool | None = None,
     page: PageArgs,
 ) -> TicketList:
-    """The history: customers always get only their own tickets; filters narrow it further."""
+    """The history: customers always get only their own tickets; filters narrow it further.
+    Without a direction, each order has its own: newest first, the earliest due time first."""
     viewer = require_viewer(viewer)
     page.check()
     if order_by in STAFF_ORDERS and not visibility.may_see_service_levels(viewer):
         raise Forbidden("Only support staff order tickets by SLA due time.")
     query = await _filtered(visibility.tickets(viewer), viewer, filter)
+    if descending is None:
+        descending = order_by not in ASCENDING_ORDERS
     result = await paginate(query, column=ORDER_COLUMNS[order_by], descending=descending, args=page)
     return TicketList(page=result, query=query)
 

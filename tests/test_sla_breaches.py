@@ -143,6 +143,9 @@ async def test_the_queue_filters_breached_tickets_and_orders_by_the_next_due_tim
     assert set(await ids(filter={"slaBreached": False})) == {normal["id"], done["id"]}
     by_due = {"field": "SLA_DUE", "direction": "ASC"}
     assert await ids(orderBy=by_due) == [urgent["id"], normal["id"], done["id"]]
+    # Without a direction, the earliest due time comes first too.
+    assert await ids(orderBy={"field": "SLA_DUE"}) == [urgent["id"], normal["id"], done["id"]]
+    assert await ids(orderBy={"field": "CREATED_AT"}) == [done["id"], urgent["id"], normal["id"]]
     # Keyset pages over the due time.
     page = await api.gql(QUEUE, {"orderBy": by_due, "first": 2}, as_=AGENT, role="agent")
     rest = await ids(orderBy=by_due, after=page["tickets"]["pageInfo"]["endCursor"])
