@@ -12,7 +12,14 @@ from aiohttp import web
 
 from models import Role
 from server.keys import KNOWN_USERS, SETTINGS
-from services.validation import USER_ID_MAX, USER_NAME_MAX, as_user_id, storable
+from services.validation import (
+    SYSTEM_USER_PREFIX,
+    USER_ID_MAX,
+    USER_NAME_MAX,
+    as_user_id,
+    is_system_user,
+    storable,
+)
 from services.viewer import Viewer
 
 ALGORITHM = "HS256"
@@ -86,6 +93,8 @@ def _claims(payload: dict[str, Any]) -> Claims:
         raise InvalidToken(
             f"invalid token: sub must be 1 to {USER_ID_MAX} characters that can be stored"
         )
+    if is_system_user(sub):
+        raise InvalidToken(f"invalid token: sub may not start with {SYSTEM_USER_PREFIX!r}")
     if not isinstance(role, str) or role not in ROLES:
         raise InvalidToken("invalid token: role must be customer, agent or admin")
     if not isinstance(name, str) or not storable(name):

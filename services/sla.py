@@ -48,6 +48,7 @@ from services import events, visibility
 from services.categories import resolve_leaf
 from services.clock import clock
 from services.errors import ErrorCode, FieldError, Forbidden, UserInputError
+from services.validation import SYSTEM_USER_PREFIX
 from services.viewer import Viewer, require_viewer
 
 log = logging.getLogger("helpdesk.sla")
@@ -56,7 +57,7 @@ MINUTES_MAX = 366 * 24 * 60  # a target of at most a year
 YEARS_MAX = 10  # in business hours, a resolution target ends within this many years
 DAY_MINUTES = 24 * 60
 # Who breaches: events need an actor, and a breach is nobody's doing.
-SYSTEM_USER = "system:sla"
+SYSTEM_USER = SYSTEM_USER_PREFIX + "sla"
 SCAN_BATCH = 200
 
 

@@ -35,7 +35,7 @@ from services import events, policy, sla, visibility
 from services.categories import resolve_leaf
 from services.clock import clock
 from services.errors import ErrorCode, FieldError, UserInputError
-from services.validation import clean_text
+from services.validation import clean_text, is_system_user
 from services.viewer import Viewer, require_viewer
 
 REASON_MAX = 2_000
@@ -307,7 +307,7 @@ async def assign_ticket(
         policy.assign(actor, ticket).enforce()
         if assignee is None:
             raise UserInputError(ErrorCode.NOT_FOUND, "No such user.", "assigneeId")
-        if not assignee.role.is_staff:
+        if not assignee.role.is_staff or is_system_user(assignee.id):
             raise UserInputError(
                 ErrorCode.VALIDATION, "Tickets can only be assigned to agents.", "assigneeId"
             )

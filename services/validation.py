@@ -94,6 +94,15 @@ SLA_POLICY = "SlaPolicy"
 RATING = "SatisfactionRating"
 
 
+# Ids the service itself acts under (the SLA scheduler writes its breaches as `system:sla`): no
+# token may claim one, and no ticket is assigned to one.
+SYSTEM_USER_PREFIX = "system:"
+
+
+def is_system_user(user_id: str) -> bool:
+    return user_id.startswith(SYSTEM_USER_PREFIX)
+
+
 def as_user_id(value: str) -> str | None:
     """A string that can name a user (a user's key is the token's `sub`)."""
     return bounded(value, USER_ID_MAX)

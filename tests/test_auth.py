@@ -82,6 +82,7 @@ BAD_AUTHORIZATION: dict[str, Callable[[], str]] = {
     "missing-sub": lambda: _bearer(_raw(_claims(sub=None))),
     "missing-exp": lambda: _bearer(_raw(_claims(exp=None))),
     "empty-sub": lambda: _bearer(_raw(_claims(sub=""))),
+    "system-sub": lambda: _bearer(_raw(_claims(sub="system:sla", role="agent"))),
     "role-superuser": lambda: _bearer(_raw(_claims(role="superuser"))),
     "role-upper-case": lambda: _bearer(_raw(_claims(role="ADMIN"))),
     "alg-none": lambda: _bearer(jwt.encode(_claims(role="admin"), None, algorithm="none")),

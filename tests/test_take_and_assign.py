@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -208,6 +210,17 @@ async def test_assignee_must_be_a_known_agent(api: Api, assignee: str, code: str
     )
     assert refused(payload) == [(code, "assigneeId")]
     await assert_unchanged(api, before)
+
+
+async def test_the_service_s_own_user_takes_no_tickets(api: Api, clock: Any) -> None:
+    """The SLA scheduler's user (it exists once a breach was written) is not an agent."""
+    clock.set(datetime.fromisoformat("2026-03-02T10:00:00+00:00"))
+    ticket = await create_ticket(api, OWNER, urgent=True)
+    clock.advance(timedelta(hours=2))
+    ok(await run(api, TAKE, AGENT, "agent", ticketId=ticket["id"]))  # breaches on the way
+    system = global_id(USER, "system:sla")
+    payload = await run(api, ASSIGN, "admin-1", "admin", ticketId=ticket["id"], assigneeId=system)
+    assert refused(payload) == [("VALIDATION", "assigneeId")]
 
 
 async def test_an_agent_who_never_signed_in_is_not_found(api: Api) -> None:
