@@ -67,7 +67,8 @@ SCAN_BATCH = 200
 @dataclass(frozen=True, slots=True)
 class BusinessHours:
     """Working time: these ISO weekdays (1 = Monday), from `start` to `end` (minutes after local
-    midnight), in an IANA time zone. Business time is counted on the local wall clock."""
+    midnight), in an IANA time zone. Each working day is a span of real time between two
+    instants, so business time is real time, whatever the clocks do."""
 
     time_zone: str
     weekdays: tuple[int, ...]
@@ -93,60 +94,52 @@ class BusinessHours:
         return zoneinfo.ZoneInfo(self.time_zone)
 
     def _window(self, day: date) -> tuple[datetime, datetime] | None:
+        """The day's working time as instants: local start and end, the first reading of an
+        hour the clocks repeat, and for one they skip, the instant the clocks jumped to."""
         if day.isoweekday() not in self.weekdays:
             return None
         midnight = datetime.combine(day, time())
-        return midnight + timedelta(minutes=self.start), midnight + timedelta(minutes=self.end)
-
-    def _local(self, moment: datetime) -> datetime:
-        return moment.astimezone(self._zone).replace(tzinfo=None)
+        return (
+            self._instant(midnight + timedelta(minutes=self.start)),
+            self._instant(midnight + timedelta(minutes=self.end)),
+        )
 
     def _instant(self, local: datetime) -> datetime:
         return local.replace(tzinfo=self._zone).astimezone(UTC)
+
+    def _day(self, moment: datetime) -> date:
+        return moment.astimezone(self._zone).date()
 
     @property
     def weekly_minutes(self) -> int:
         return (self.end - self.start) * len(self.weekdays)
 
     def add(self, start: datetime, seconds: float) -> datetime:
-        """The instant `seconds` of business time after `start` (NO_DUE_TIME beyond the
-        calendar: long pauses in short hours)."""
+        """The instant `seconds` of business time after `start`. Time is real time: a working
+        day the clocks change in is an hour shorter or longer. NO_DUE_TIME beyond the calendar."""
+        remaining = timedelta(seconds=seconds)
+        day = self._day(start)
         try:
-            return self._add(start, seconds)
+            while True:
+                window = self._window(day)
+                if window is not None:
+                    begin = max(window[0], start)
+                    if begin < window[1]:
+                        if remaining <= window[1] - begin:
+                            return begin + remaining
+                        remaining -= window[1] - begin
+                day += timedelta(days=1)
         except OverflowError:
             return NO_DUE_TIME
 
-    def _add(self, start: datetime, seconds: float) -> datetime:
-        remaining = timedelta(seconds=seconds)
-        cursor = self._local(start)
-        week = timedelta(minutes=self.weekly_minutes)
-        day = cursor.date()
-        while True:
-            window = self._window(day)
-            if window is not None:
-                begin = max(window[0], cursor)
-                if begin < window[1]:
-                    if remaining <= window[1] - begin:
-                        return self._instant(begin + remaining)
-                    remaining -= window[1] - begin
-            day += timedelta(days=1)
-            cursor = datetime.combine(day, time())
-            # Whole weeks at once (a long target in short hours), keeping the last part to walk.
-            weeks = (remaining - timedelta(microseconds=1)) // week
-            if weeks > 0:
-                day += timedelta(days=7 * weeks)
-                cursor = datetime.combine(day, time())
-                remaining -= week * weeks
-
     def between(self, earlier: datetime, later: datetime) -> float:
         """Seconds of business time from `earlier` to `later` (0 when not later)."""
-        begin, end = self._local(earlier), self._local(later)
         total = timedelta()
-        day = begin.date()
-        while day <= end.date():
+        day, last = self._day(earlier), self._day(later)
+        while day <= last:
             window = self._window(day)
             if window is not None:
-                overlap = min(window[1], end) - max(window[0], begin)
+                overlap = min(window[1], later) - max(window[0], earlier)
                 total += max(overlap, timedelta())
             day += timedelta(days=1)
         return total.total_seconds()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from services.sla import BusinessHours
 from tests.conftest import Api
 from tests.fixtures import REPLY, create_ticket
 from tests.workflow import RECATEGORIZE, STATUS, TAKE, URGENT
@@ -281,6 +282,36 @@ async def test_the_clock_stops_while_awaiting_the_customer(api: Api, clock: Any)
     assert instant(closed["resolutionDueAt"]) == MONDAY + timedelta(days=3, hours=7)
     assert instant(closed["resolvedAt"]) == MONDAY + timedelta(hours=9)
     assert closed["pausedSince"] is None
+
+
+async def test_due_times_count_real_time_when_the_clocks_go_back(api: Api, clock: Any) -> None:
+    """New York repeats 01:00-02:00 on 2026-11-01: a ticket opened at the second 01:10 is due
+    ten real minutes later, not at the first 01:20 (before it was opened)."""
+    opened = datetime.fromisoformat("2026-11-01T06:10:00+00:00")  # 01:10 EST, the second one
+    clock.set(opened)
+    all_week = {"timeZone": "America/New_York", "weekdays": list(range(1, 8))}
+    payload = await set_policy(
+        api,
+        categorySlug="app-help",
+        urgent=False,
+        firstResponseMinutes=10,
+        resolutionMinutes=24 * 60,
+        businessHours={**all_week, "start": "00:00", "end": "24:00"},
+    )
+    assert payload["errors"] == []
+    ticket = await create_ticket(api, OWNER)
+    found = (await sla(api, ticket["id"]))["sla"]
+    assert instant(found["firstResponseDueAt"]) == opened + timedelta(minutes=10)
+    # That Sunday lasts 25 hours, all of them working time.
+    assert instant(found["resolutionDueAt"]) == opened + timedelta(hours=24)
+
+
+def test_a_working_day_the_clocks_skip_an_hour_in_is_an_hour_shorter() -> None:
+    hours = BusinessHours("Europe/Berlin", (7,), 0, 24 * 60)  # Sundays, all day
+    saturday_midnight = datetime.fromisoformat("2026-03-28T23:00:00+00:00")  # 00:00 CET
+    sunday_midnight = datetime.fromisoformat("2026-03-29T22:00:00+00:00")  # 00:00 CEST
+    assert hours.between(saturday_midnight, sunday_midnight) == 23 * 3600
+    assert hours.add(saturday_midnight, 23 * 3600) == sunday_midnight
 
 
 async def test_business_hours_skip_nights_and_weekends_and_pauses_count_in_them(
