@@ -459,6 +459,9 @@ async def follow_change(
         target = await current_policy(category_id, urgent)
         if target is not None and target.id != ticket.sla_policy_id:
             state.policy = target
+            # The pauses so far, measured in the new policy's hours.
+            until = now if state.paused_since is None else state.paused_since
+            state.paused_seconds = round(await _paused(state.hours, ticket.id, until))
             state.retarget()
             result.retargeted = target
     state.status = status
@@ -467,6 +470,27 @@ async def follow_change(
     if result.retargeted is not None:
         result.fields["sla_policy_id"] = result.retargeted.id
     return result
+
+
+async def _paused(hours: BusinessHours | None, ticket_id: int, until: datetime) -> float:
+    """Business time (in `hours`) the ticket spent AWAITING_REPLY, read from its status changes;
+    a pause the log shows still running counts up to `until`."""
+    changes = (
+        await TicketEvent.filter(ticket_id=ticket_id, kind=EventKind.STATUS_CHANGED)
+        .order_by("id")
+        .values_list("at", "from_status", "to_status")
+    )
+    waiting = TicketStatus.AWAITING_REPLY
+    total, since = 0.0, None
+    for at, before, after in changes:
+        if after == waiting and before != waiting:
+            since = at
+        elif before == waiting and after != waiting and since is not None:
+            total += elapsed(hours, since, at)
+            since = None
+    if since is not None:
+        total += elapsed(hours, since, until)
+    return total
 
 
 # --- breaches ------------------------------------------------------------------------------

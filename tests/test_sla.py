@@ -314,6 +314,34 @@ def test_a_working_day_the_clocks_skip_an_hour_in_is_an_hour_shorter() -> None:
     assert hours.add(saturday_midnight, 23 * 3600) == sunday_midnight
 
 
+async def test_a_retarget_measures_earlier_pauses_in_the_new_policy_s_hours(
+    api: Api, clock: Any
+) -> None:
+    friday_4pm = datetime.fromisoformat("2026-03-06T16:00:00+00:00")
+    clock.set(friday_4pm)
+    office = {"timeZone": "UTC", "weekdays": [1, 2, 3, 4, 5], "start": "09:00", "end": "17:00"}
+    payload = await set_policy(
+        api,
+        categorySlug="system-errors",
+        urgent=False,
+        firstResponseMinutes=60,
+        resolutionMinutes=600,
+        businessHours=office,
+    )
+    assert payload["errors"] == []
+    ticket = await create_ticket(api, OWNER)  # app-help: around the clock
+    await agent(api, TAKE, ticketId=ticket["id"])
+    await agent(api, REPLY, ticketId=ticket["id"], body="Which build?", awaitCustomerReply=True)
+    clock.set(datetime.fromisoformat("2026-03-09T09:00:00+00:00"))  # Monday
+    await api.gql(REPLY, {"input": {"ticketId": ticket["id"], "body": "1.2.3"}}, as_=OWNER)
+    await agent(api, RECATEGORIZE, ticketId=ticket["id"], categorySlug="system-errors")
+    found = (await sla(api, ticket["id"]))["sla"]
+    # The whole office time since it opened (Friday 16-17) was a pause: 600 minutes are left,
+    # all of Monday and two hours of Tuesday.
+    due = datetime.fromisoformat("2026-03-10T11:00:00+00:00")
+    assert instant(found["resolutionDueAt"]) == due
+
+
 async def test_business_hours_skip_nights_and_weekends_and_pauses_count_in_them(
     api: Api, clock: Any
 ) -> None:
