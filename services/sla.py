@@ -301,6 +301,14 @@ async def set_policy(
     async with in_transaction():
         # One current policy per category and urgency: writers of one category take turns.
         await Category.filter(id=category.id).select_for_update().first()
+        stored_hours = None if hours is None else hours.stored()
+        current = await current_policy(category.id, urgent)
+        if current is not None and (
+            current.first_response_minutes,
+            current.resolution_minutes,
+            current.business_hours,
+        ) == (first_response_minutes, resolution_minutes, stored_hours):
+            return current  # the same policy again (a retry): no new version
         await SlaPolicy.filter(
             category_id=category.id, urgent=urgent, replaced_at__isnull=True
         ).update(replaced_at=now)
@@ -309,7 +317,7 @@ async def set_policy(
             urgent=urgent,
             first_response_minutes=first_response_minutes,
             resolution_minutes=resolution_minutes,
-            business_hours=None if hours is None else hours.stored(),
+            business_hours=stored_hours,
             created_at=now,
         )
 

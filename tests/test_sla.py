@@ -137,6 +137,12 @@ async def test_a_new_policy_applies_to_tickets_created_after_it(api: Api, clock:
     current = [p for p in policies if p["category"]["slug"] == "app-help" and not p["urgent"]]
     assert current == [payload["slaPolicy"]]
 
+    # Sent again (a retry), the same policy stays current: no new version.
+    again = await set_policy(
+        api, categorySlug="app-help", urgent=False, firstResponseMinutes=30, resolutionMinutes=120
+    )
+    assert again == payload
+
 
 @pytest.mark.parametrize(
     ("values", "field"),
