@@ -55,6 +55,11 @@ class UserInputError(DomainError):
         error.errors = list(errors)
         return error
 
+    @classmethod
+    def not_found(cls, what: str, field: str) -> UserInputError:
+        """`what` does not exist, or the viewer may not see it: the two are never told apart."""
+        return cls(ErrorCode.NOT_FOUND, f"{what} not found.", field)
+
 
 class NotAuthenticated(DomainError):
     code = "UNAUTHENTICATED"

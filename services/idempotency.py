@@ -85,10 +85,6 @@ async def remember(
     )
 
 
-def _not_found(what: str, field: str) -> UserInputError:
-    return UserInputError(ErrorCode.NOT_FOUND, f"{what} not found.", field)
-
-
 async def first_ticket(viewer: Viewer, req: Request) -> Ticket | None:
     """The ticket an earlier request with this key produced, read as the viewer may see it."""
     receipt = await _receipt(viewer, req)
@@ -96,7 +92,7 @@ async def first_ticket(viewer: Viewer, req: Request) -> Ticket | None:
         return None
     ticket = await visibility.tickets(viewer).get_or_none(id=receipt.ticket_id)
     if ticket is None:
-        raise _not_found("Ticket", FIELD)
+        raise UserInputError.not_found("Ticket", FIELD)
     return ticket
 
 
@@ -108,8 +104,8 @@ async def first_message(viewer: Viewer, req: Request) -> tuple[Ticket, Message] 
         return None
     ticket = await visibility.tickets(viewer).get_or_none(id=receipt.ticket_id)
     if ticket is None:
-        raise _not_found("Ticket", "ticketId")
+        raise UserInputError.not_found("Ticket", "ticketId")
     message = await visibility.messages(viewer).get_or_none(id=receipt.message_id)
     if message is None:
-        raise _not_found("Message", FIELD)
+        raise UserInputError.not_found("Message", FIELD)
     return ticket, message

@@ -29,7 +29,7 @@ from models.rows import fetch
 from pubsub import Broker, follow
 from services import visibility
 from services.availability import dependency_unavailable
-from services.errors import ErrorCode, UserInputError
+from services.errors import UserInputError
 from services.events import EVENTS_CHANNEL
 from services.read_state import ReadMarkFeed
 from services.stats import TicketStats, ticket_stats
@@ -273,7 +273,7 @@ class EventFeed:
         expires."""
         visible = visibility.tickets(viewer)
         if ticket_id is not None and not await visible.filter(id=ticket_id).exists():
-            raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
+            raise UserInputError.not_found("Ticket", "ticketId")
         subscriber = _Subscriber(viewer, ticket_id, kinds)
         self._add(subscriber)  # before reading the log, so nothing falls between
         try:

@@ -361,4 +361,4 @@ class PresenceHub:
 
 async def _require_visible(viewer: Viewer, ticket_id: int) -> None:
     if not await visibility.tickets(viewer).filter(id=ticket_id).exists():
-        raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
+        raise UserInputError.not_found("Ticket", "ticketId")

@@ -199,7 +199,7 @@ async def mark_ticket_read(
         raise UserInputError.many(errors)
     ticket = await visibility.tickets(actor).get_or_none(id=ticket_id)
     if ticket is None:
-        raise UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", "ticketId")
+        raise UserInputError.not_found("Ticket", "ticketId")
     visible = visibility.events(actor).filter(ticket_id=ticket_id)
     if up_to_event_id is None:
         event = await visible.order_by("-id").first()

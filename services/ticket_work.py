@@ -66,10 +66,6 @@ def _version_conflict(ticket: Ticket) -> UserInputError:
     )
 
 
-def _not_found(field_name: str = "ticketId") -> UserInputError:
-    return UserInputError(ErrorCode.NOT_FOUND, "Ticket not found.", field_name)
-
-
 async def _decide(
     viewer: Viewer,
     ticket_id: int,
@@ -81,7 +77,7 @@ async def _decide(
     query = visibility.tickets(viewer)
     ticket = await (query.select_for_update() if lock else query).get_or_none(id=ticket_id)
     if ticket is None:
-        raise _not_found()
+        raise UserInputError.not_found("Ticket", "ticketId")
     if expected_version is not None and ticket.version != expected_version:
         raise _version_conflict(ticket)
     return ticket, await plan(ticket)
@@ -491,9 +487,7 @@ async def decide_recategorization(
         raise UserInputError.many(errors)
     request = await RecategorizationRequest.get_or_none(id=request_id)
     if request is None or not await visibility.tickets(actor).filter(id=request.ticket_id).exists():
-        raise UserInputError(
-            ErrorCode.NOT_FOUND, "Recategorization request not found.", "requestId"
-        )
+        raise UserInputError.not_found("Recategorization request", "requestId")
 
     async def plan(ticket: Ticket) -> Change:
         policy.decide_recategorization(actor, ticket).enforce()
@@ -559,7 +553,7 @@ async def mark_recommended_solution(
             message = await Message.get_or_none(id=message_id, ticket_id=ticket.id)
             author = await User.get_or_none(id=message.author_id) if message else None
             if message is None or author is None:
-                raise UserInputError(ErrorCode.NOT_FOUND, "Message not found.", "messageId")
+                raise UserInputError.not_found("Message", "messageId")
             if message.internal or author.role is Role.CUSTOMER:
                 raise UserInputError(
                     ErrorCode.VALIDATION,
