@@ -117,13 +117,25 @@ def operation_type(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class SharingKey:
+    """What subscriptions that share one execution have in common."""
+
+    query: str
+    variables: str  # JSON, keys sorted
+    operation_name: str | None
+    audience: Hashable
+    whole_state: bool  # every message is the whole state (WHOLE_STATE): joiners get the latest
+
+
 def sharing_key(
     operation: Asked,
     context: Context,
     limits: QueryLimits,
     per_viewer: frozenset[str] = frozenset(),
     alone: frozenset[str] = frozenset(),
-) -> Hashable | None:
+    whole_state: frozenset[str] = frozenset(),
+) -> SharingKey | None:
     """Who may share this operation's execution, or None to run it alone."""
     viewer = context.viewer
     if viewer is None:
@@ -144,7 +156,13 @@ def sharing_key(
         audience = (viewer.role.value, viewer.id)
     # A str of its own size: orjson's bytes keep a larger buffer, for as long as the key lives.
     variables = orjson.dumps(operation.variables or {}, option=orjson.OPT_SORT_KEYS).decode()
-    return (operation.query, variables, operation.operation_name, audience)
+    return SharingKey(
+        operation.query,
+        variables,
+        operation.operation_name,
+        audience,
+        bool(fields.names & whole_state),
+    )
 
 
 class Asked(Protocol):
@@ -321,13 +339,12 @@ def _high_water(transport: asyncio.WriteTransport) -> int:
 
 @dataclass(eq=False)
 class _Group:
-    key: Hashable
+    key: SharingKey | None
     operation: Asked
     context: Context
     members: set[Member] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
-    whole_state: bool = False  # each message is the whole state: joiners get the latest
-    latest: str | None = None
+    latest: str | None = None  # kept when each message is the whole state: joiners get it
 
 
 class SharedSubscriptions:
@@ -342,7 +359,7 @@ class SharedSubscriptions:
         self.alone = state_first_field_names(schema)
         # Subscriptions whose latest message a joiner is sent at once (WHOLE_STATE).
         self.whole_state = whole_state_field_names(schema)
-        self._groups: dict[Hashable, _Group] = {}
+        self._groups: dict[SharingKey, _Group] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Token expiries of all members in one heap, swept by one task (a timer per member
         # would cost a context copy each).
@@ -354,7 +371,13 @@ class SharedSubscriptions:
     def group_count(self) -> int:
         return len(self._groups)
 
-    def join(self, member: Member, key: Hashable | None) -> _Group:
+    def key(self, operation: Asked, context: Context, limits: QueryLimits) -> SharingKey | None:
+        """`sharing_key` with what this schema declares."""
+        return sharing_key(
+            operation, context, limits, self.per_viewer, self.alone, self.whole_state
+        )
+
+    def join(self, member: Member, key: SharingKey | None) -> _Group:
         """Add the member to the group for `key`, starting the group if it is new; with no key
         (a subscription that may not share), to a group of its own."""
         context = member.context
@@ -366,7 +389,6 @@ class SharedSubscriptions:
         else:
             # The group's own context never expires: expiry is each member's.
             group = _Group(key, member.operation, replace(context, expires_at=None))
-            group.whole_state = key is not None and self._names_whole_state(member.operation)
             group.context.fresh_loaders()
             if key is not None:
                 self._groups[key] = group
@@ -380,13 +402,6 @@ class SharedSubscriptions:
             if self._sweeper is None or self._sweeper.done():
                 self._sweeper = asyncio.create_task(self._sweep())
         return group
-
-    def _names_whole_state(self, operation: Asked) -> bool:
-        if not self.whole_state:
-            return False
-        fields = _FieldNames()
-        visit(parse(operation.query), fields)  # it parsed within the limits to get its key
-        return bool(fields.names & self.whole_state)
 
     def leave(self, group: _Group, member: Member) -> None:
         member.stop()
@@ -426,9 +441,12 @@ class SharedSubscriptions:
                 heapq.heapify(alive)
                 self._expiries = alive
 
-    def _end(self, group: _Group) -> None:
-        if self._groups.get(group.key) is group:
+    def _forget(self, group: _Group) -> None:
+        if group.key is not None and self._groups.get(group.key) is group:
             del self._groups[group.key]
+
+    def _end(self, group: _Group) -> None:
+        self._forget(group)
         if group.task is not None:
             group.task.cancel()
 
@@ -462,14 +480,13 @@ class SharedSubscriptions:
                         payload["extensions"] = result.extensions
                     # once for every member
                     encoded = within_response_limit(payload, self._response_bytes).decode()
-                    if group.whole_state:
+                    if group.key is not None and group.key.whole_state:
                         group.latest = encoded
                     for member in list(group.members):
                         await member.deliver(encoded)
             await self._finish_all(group)
         finally:
-            if self._groups.get(group.key) is group:
-                del self._groups[group.key]
+            self._forget(group)
 
     async def _finish_all(
         self, group: _Group, errors: list[GraphQLFormattedError] | None = None
@@ -544,9 +561,7 @@ class SharingHandler(BaseGraphQLTransportWSHandler[Context, None]):
             payload.get("variables"),
             payload.get("operationName"),
         )
-        key = sharing_key(
-            operation, self.context, self.limits, self.shared.per_viewer, self.shared.alone
-        )
+        key = self.shared.key(operation, self.context, self.limits)
         if key is None:
             await super().handle_subscribe(message)
             return

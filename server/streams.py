@@ -36,7 +36,7 @@ from strawberry.http.streaming import (
 
 from resolvers.context import Context
 from server.caching import VARY, uncacheable, vary
-from server.fanout import Member, SharedSubscriptions, Subscription, sharing_key
+from server.fanout import Member, SharedSubscriptions, Subscription
 from server.limits import QueryLimits
 
 TICK_SECONDS = 1.0  # how often heartbeats fall due and clients gone are noticed
@@ -181,9 +181,7 @@ class Streams:
                 member.heartbeat_at = time.monotonic() + transport.heartbeat_interval
             if self._closed:
                 return response  # shutting down: it ends at once, without `complete`
-            key = sharing_key(
-                subscription, context, self.limits, self.shared.per_viewer, self.shared.alone
-            )
+            key = self.shared.key(subscription, context, self.limits)
             self.shared.join(member, key)
             self._keep()
             await member.done.wait()
