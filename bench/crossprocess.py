@@ -77,14 +77,15 @@ class RecordingBroker:
         if self.recording is not None:
             now = time.time()
             envelope = orjson.loads(message)
+            event = envelope["event"]
             # Keyed and told as subscribers see them: by their global ids.
             from services.validation import EVENT, TICKET, global_id
 
-            self.recording[global_id(EVENT, envelope["id"])] = [
+            self.recording[global_id(EVENT, event["id"])] = [
                 now,
-                global_id(TICKET, envelope["ticketId"]),
+                global_id(TICKET, event["ticket_id"]),
                 envelope["ownerId"],
-                envelope["kind"],
+                event["kind"],
             ]
         await self.inner.publish(channel, message)
 

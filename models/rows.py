@@ -95,7 +95,7 @@ async def fetch(query: QuerySet[M]) -> list[M]:
     query._make_query()
     sql, values = query.query.get_parameterized_sql()
     _, rows = await query._db.execute_query(sql, values)
-    return _build_all(query.model, rows)
+    return instances(query.model, rows)
 
 
 async def first_of_each(query: QuerySet[M], *, group: str, limit: int) -> list[M]:
@@ -109,11 +109,12 @@ async def first_of_each(query: QuerySet[M], *, group: str, limit: int) -> list[M
     inner, values = ranked.query.get_parameterized_sql()
     sql = f'SELECT * FROM ({inner}) "ranked" WHERE "_rank" <= {int(limit)} ORDER BY "id"'
     _, rows = await ranked._db.execute_query(sql, values)
-    return _build_all(query.model, rows)
+    return instances(query.model, rows)
 
 
-def _build_all(model: type[M], rows: Sequence[Any]) -> list[M]:
-    """Instances from raw rows, with the builder of this model and time zone settings."""
+def instances(model: type[M], rows: Sequence[Any]) -> list[M]:
+    """Instances from raw rows (mappings by column name, values as the database gives them),
+    with the builder of this model and time zone settings."""
     key = (model, get_use_tz(), get_timezone())
     build = _builders.get(key)
     if build is None:

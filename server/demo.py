@@ -24,7 +24,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models import Category, Counter, Role, Ticket, TicketStatus, User
-from services.events import EVENT_ORDER_LOCK
+from services.events import transaction_id_first
 from services.ticket_changes import TICKET_NUMBER
 from services.validation import search_key
 
@@ -437,9 +437,7 @@ async def _copy_tickets(tx: BaseDBAsyncClient, rows: list[_Row]) -> None:
 
 async def _created_events(tx: BaseDBAsyncClient, first: int, last: int) -> None:
     """One CREATED event per ticket of the batch, written by the database from the rows."""
-    if tx.capabilities.dialect == "postgres":
-        # Event ids follow commit order (see services.events): take the same lock.
-        await tx.execute_query(f"SELECT pg_advisory_xact_lock({EVENT_ORDER_LOCK})")
+    await transaction_id_first(tx)  # before the event ids are drawn (see services.events)
     await tx.execute_script(
         "INSERT INTO ticket_events (ticket_id, kind, actor_id, at, to_status, to_category_id,"
         " internal)"

@@ -1,9 +1,13 @@
-"""Live updates: one event feed per process turns broker wake-ups into the gap-free event log.
+"""Live updates: one event feed per process hands committed events to its subscribers.
 
-Event ids follow commit order (see `events.record`), so "every event with an id above the cursor"
-read from the table is exact. The broker only says *when* to read: a lost or late message, or a
-broker outage, delays delivery (the feed also polls) but never loses or repeats an event.
-Subscribers get events in id order, filtered by what their viewer may see.
+Each event travels in its broker message, with what visibility needs (`events.message`), so a
+process delivers from the message without reading the database. Writers commit concurrently, so
+messages may come out of id order, late, or (Redis down, a publisher gone) not at all:
+`events.EventOrder` puts them back in id order, and the feed reads the log only when one may be
+missing (a gap not filled within `GAP_GRACE`, a reconnection, a quiet broker: it polls). So an
+event is never lost or repeated, and the database work per event does not grow with the number
+of processes. Subscribers get events in id order, filtered by what their viewer may see; a
+replay (`after`) reads the log up to where the feed stands and continues with the live events.
 
 Events are delivered whole or not yet: when the task that executes a subscriber's events finds
 that an event's fields could not be resolved because a dependency (the database) is unavailable,
@@ -23,14 +27,22 @@ from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from models import EventKind, Ticket, TicketEvent
+from models import EventKind, TicketEvent
 from models.db import background_task, stop_tasks
 from models.rows import fetch
 from pubsub import Broker, follow
 from services import visibility
 from services.availability import dependency_unavailable
 from services.errors import UserInputError
-from services.events import EVENTS_CHANNEL
+from services.events import (
+    SETTLE_FIRST,
+    SETTLE_MOST,
+    EventOrder,
+    channel,
+    from_message,
+    newest_settled,
+    read_log,
+)
 from services.read_state import ReadMarkFeed
 from services.stats import TicketStats, ticket_stats
 from services.viewer import Viewer, before_expiry
@@ -41,6 +53,9 @@ BATCH = 500
 QUEUE_LIMIT = 1_000
 RETRY_FIRST = 0.05  # seconds before the first retry of a withheld event; doubled up to
 RETRY_MAX = 1.0  # this, which bounds the wait after a dependency comes back
+# How long an event that came after a gap waits for the missing one's message before the log
+# is read (seconds): concurrent transactions publish in the order they commit, a moment apart.
+GAP_GRACE = 0.05
 
 
 @dataclass(slots=True)
@@ -129,20 +144,30 @@ class _Subscriber:
 
 
 class EventFeed:
-    """Reads committed events once per process and hands them to the local subscribers."""
+    """Hands committed events to the local subscribers, from broker messages; reads the log only
+    when a message may be missing (a gap that is not filled soon, a reconnection, a quiet
+    broker), so the database work per event does not grow with the number of processes."""
 
-    def __init__(self, broker: Broker, *, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self, broker: Broker, *, poll_seconds: float = 1.0, gap_grace: float = GAP_GRACE
+    ) -> None:
         self._broker = broker
         self._poll_seconds = poll_seconds
+        self._gap_grace = gap_grace
         self._subscribers: set[_Subscriber] = set()
         # Who may want an event, by what it names: its ticket, its owner, or every ticket (staff).
         self._by_ticket: dict[int, set[_Subscriber]] = {}
         self._by_owner: dict[str, set[_Subscriber]] = {}
         self._all_tickets: set[_Subscriber] = set()
-        self._owners: dict[int, str] = {}
-        self._cursor: int | None = None  # read on the first successful pass
+        self._order: EventOrder | None = None  # from the log, on the first successful read
+        self._arrived: list[tuple[TicketEvent, str]] = []  # messages not yet ordered
+        self._must_read = True  # a message may have been missed: read the log
+        self._heard = time.monotonic()  # when the last message came
+        self._settle_delay = SETTLE_FIRST  # while a log read waits on transactions in progress,
+        self._settle_at = 0.0  # the log is read again then
         self._wake = asyncio.Event()
         self.delivered = 0
+        self.log_reads = 0
         self._tasks: list[asyncio.Task[None]] = []
         # Read marks travel beside the events, with the same lifetime (readStateChanged).
         self.read_marks = ReadMarkFeed(broker)
@@ -150,6 +175,11 @@ class EventFeed:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+    @property
+    def cursor(self) -> int | None:
+        """Every event up to this id has been handed out (None until the log was first read)."""
+        return None if self._order is None else self._order.cursor
 
     def _bucket(self, subscriber: _Subscriber) -> set[_Subscriber]:
         if subscriber.ticket_id is not None:
@@ -194,23 +224,49 @@ class EventFeed:
 
     async def _listen(self) -> None:
         """Keep one broker subscription; after each (re)connection, read the log to catch up."""
-        wake = self._wake.set
-        await follow(self._broker, EVENTS_CHANNEL, lambda _: wake(), connected=wake)
+        await follow(self._broker, channel(), self._received, connected=self._reconnected)
+
+    def _received(self, data: bytes) -> None:
+        self._heard = time.monotonic()
+        event = from_message(data)
+        if event is None:
+            self._must_read = True  # a message without its event: read it from the log
+        else:
+            self._arrived.append(event)
+        self._wake.set()
+
+    def _reconnected(self) -> None:
+        self._must_read = True
+        self._wake.set()
+
+    def _next_wait(self) -> float:
+        """Seconds until the log is to be read unless a message comes first."""
+        order = self._order
+        now = time.monotonic()
+        wait = self._heard + self._poll_seconds - now  # a quiet broker: poll
+        if order is not None and order.gap_since is not None:
+            wait = min(wait, order.gap_since + self._gap_grace - now)
+        if order is not None and order.settling:
+            wait = min(wait, self._settle_at - now)
+        return max(0.0, wait)
 
     async def _deliver(self) -> None:
         unavailable_since: float | None = None  # an outage is logged when it starts and ends
         while True:
+            due = True  # the wait ran out: time to read the log
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
             # that arrives as the wake-up does, and the feed would then never stop.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_seconds):
+                async with asyncio.timeout(self._next_wait()):
                     await self._wake.wait()
+                    due = False
             self._wake.clear()
             try:
-                await self._catch_up()
+                await self._advance(read=due or self._must_read)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._must_read = True
                 if not dependency_unavailable(exc):
                     log.exception("reading the event log failed; retrying")
                 elif unavailable_since is None:
@@ -223,41 +279,46 @@ class EventFeed:
                     log.warning("event log available again after %.1fs", down)
                     unavailable_since = None
 
-    async def _catch_up(self) -> None:
-        await self._ensure_cursor()
-        assert self._cursor is not None
+    async def _advance(self, *, read: bool) -> None:
+        """Order what arrived; read the log when a message may be missing."""
+        if self._order is None:
+            self._order = EventOrder(await newest_settled())
+            self._must_read = False
+        order = self._order
+        arrived, self._arrived = self._arrived, []
+        for event, owner_id in arrived:
+            self._dispatch(order.arrived(event, owner_id))
+        if not read:
+            return
+        self._must_read = False
+        self._heard = time.monotonic()
+        settling = order.settling
         while True:
-            events = await fetch(
-                TicketEvent.filter(id__gt=self._cursor).order_by("id").limit(BATCH)
-            )
-            if not events:
-                return
-            owners = await self._owners_of({e.ticket_id for e in events})
-            for event in events:
-                owner_id = owners[event.ticket_id]
-                for subscriber in self._candidates(event.ticket_id, owner_id):
-                    if subscriber.wants(event, owner_id):
-                        subscriber.offer(event)
-                        self.delivered += 1
-            self._cursor = events[-1].id
-            if len(events) < BATCH:
-                return
+            self.log_reads += 1
+            page = await read_log(order.cursor, BATCH)
+            self._dispatch(order.read(page))
+            if order.settling or len(page.events) < BATCH:
+                break
+        # Still waiting on transactions in progress: read again soon, then less and less often.
+        again = settling and order.settling
+        self._settle_delay = min(self._settle_delay * 2, SETTLE_MOST) if again else SETTLE_FIRST
+        self._settle_at = time.monotonic() + self._settle_delay
 
-    async def _ensure_cursor(self) -> None:
-        """Start from the newest event; set once (a later read must not skip ahead)."""
-        if self._cursor is None:
-            latest = await _latest_event_id()
-            if self._cursor is None:
-                self._cursor = latest
+    def _dispatch(self, events: list[tuple[TicketEvent, str]]) -> None:
+        for event, owner_id in events:
+            for subscriber in self._candidates(event.ticket_id, owner_id):
+                if subscriber.wants(event, owner_id):
+                    subscriber.offer(event)
+                    self.delivered += 1
 
-    async def _owners_of(self, ticket_ids: set[int]) -> dict[int, str]:
-        missing = [i for i in ticket_ids if i not in self._owners]
-        if missing:
-            if len(self._owners) > 100_000:
-                self._owners.clear()
-            rows = await Ticket.filter(id__in=missing).values_list("id", "owner_id")
-            self._owners.update({int(i): str(o) for i, o in rows})
-        return {i: self._owners[i] for i in ticket_ids}
+    async def _ensure_cursor(self) -> int:
+        """Where the feed stands: read once, on the first successful pass (a later read must
+        not skip ahead)."""
+        if self._order is None:
+            cursor = await newest_settled()
+            if self._order is None:
+                self._order = EventOrder(cursor)
+        return self._order.cursor
 
     async def events(
         self,
@@ -277,9 +338,9 @@ class EventFeed:
         subscriber = _Subscriber(viewer, ticket_id, kinds)
         self._add(subscriber)  # before reading the log, so nothing falls between
         try:
-            await self._ensure_cursor()
-            assert self._cursor is not None
-            sent = self._cursor if after is None else after
+            sent = await self._ensure_cursor()
+            if after is not None:
+                sent = after
             reread = after is not None
             backoff = _Backoff()
             while True:
@@ -290,7 +351,9 @@ class EventFeed:
                     subscriber.overflowed = False
                     reread = True  # until the log is read to its end
                     try:
-                        async with aclosing(_replay(subscriber, sent)) as replay:
+                        # Up to where the feed stands: later events come through the queue.
+                        until = await self._ensure_cursor()
+                        async with aclosing(_replay(subscriber, sent, until)) as replay:
                             async for old in replay:
                                 _yielding()
                                 yield old
@@ -354,8 +417,11 @@ async def _next(subscriber: _Subscriber, expires_at: float | None) -> TicketEven
     return await before_expiry(subscriber.queue.get, expires_at)
 
 
-async def _replay(subscriber: _Subscriber, after: int) -> AsyncGenerator[TicketEvent, None]:
-    """Events after the cursor from the log, as the subscriber may see them."""
+async def _replay(
+    subscriber: _Subscriber, after: int, until: int
+) -> AsyncGenerator[TicketEvent, None]:
+    """Events after the cursor up to `until` (where the feed stands: no event below it can
+    still commit) from the log, as the subscriber may see them."""
     query = visibility.events(subscriber.viewer)
     if subscriber.ticket_id is not None:
         query = query.filter(ticket_id=subscriber.ticket_id)
@@ -363,14 +429,9 @@ async def _replay(subscriber: _Subscriber, after: int) -> AsyncGenerator[TicketE
         query = query.filter(kind__in=list(subscriber.kinds))
     cursor = after
     while True:
-        batch = await fetch(query.filter(id__gt=cursor).order_by("id").limit(BATCH))
+        batch = await fetch(query.filter(id__gt=cursor, id__lte=until).order_by("id").limit(BATCH))
         for event in batch:
             yield event
         if len(batch) < BATCH:
             return
         cursor = batch[-1].id
-
-
-async def _latest_event_id() -> int:
-    latest = await TicketEvent.all().order_by("-id").first()
-    return latest.id if latest else 0

@@ -298,8 +298,10 @@ class PrivateRedis:
 
     async def subscribers(self) -> int:
         async with self.client() as probe:
-            counts = await probe.pubsub_numsub(EVENTS_CHANNEL)
-        return int(counts[0][1])
+            # One channel per database (services.events.channel): the tests' own.
+            channels = await probe.pubsub_channels(f"{EVENTS_CHANNEL}:*")
+            counts = await probe.pubsub_numsub(*channels) if channels else []
+        return sum(int(count) for _, count in counts)
 
     async def wait_subscribers(self, count: int, within: float) -> float:
         loop = asyncio.get_running_loop()
