@@ -30,6 +30,8 @@ EVENTS_CHANNEL = "helpdesk.ticket-events"
 # While transactions that may hold a missing event id run, the log is read again after this
 # long, doubling up to the most (seconds).
 SETTLE_FIRST, SETTLE_MOST = 0.01, 0.5
+# Events kept while they wait behind a gap; past this many they are read from the log instead.
+AHEAD_MOST = 10_000
 
 log = logging.getLogger("helpdesk.events")
 
@@ -255,6 +257,8 @@ class EventOrder:
     def arrived(self, event: TicketEvent, owner_id: str) -> list[tuple[TicketEvent, str]]:
         """A message: the events it lets out (none if it is ahead of a gap, or old)."""
         if event.id > self.cursor:
+            if len(self._ahead) >= AHEAD_MOST:
+                self._ahead.clear()  # the log holds them: read once the gap's grace is over
             self._ahead[event.id] = (event, owner_id)
             if self.gap_since is None:
                 self.gap_since = time.monotonic()

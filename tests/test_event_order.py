@@ -217,6 +217,16 @@ def test_a_late_message_fills_the_gap_a_read_waits_on() -> None:
     assert not order.settling
 
 
+def test_events_waiting_behind_a_gap_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events, "AHEAD_MOST", 3)
+    order = EventOrder(10)
+    for i in range(12, 20):
+        order.arrived(_event(i), "ann")
+    assert len(order._ahead) <= 3 and order.gap_since is not None
+    # The log gives what was let go, in order.
+    assert _ids(order.read(_page(list(range(11, 20)), running=set()))) == list(range(11, 20))
+
+
 def test_with_nothing_running_every_gap_is_final() -> None:
     order = EventOrder(10)
     assert _ids(order.read(_page([12, 15], running=set()))) == [12, 15]
