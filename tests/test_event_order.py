@@ -49,6 +49,14 @@ def held_after_recording(
     monkeypatch.setattr(events, "record", recording)
 
 
+async def watching(api: Api) -> tuple[Any, str]:
+    """An agent's socket following every event, and its operation id."""
+    socket = await connect(api.client, {"token": api.token("agent-2", "agent")})
+    live = await socket.subscribe(EVENTS)
+    await asyncio.sleep(0.1)
+    return socket, live
+
+
 async def reply(api: Api, ticket: dict[str, Any], body: str) -> dict[str, Any]:
     data = await api.gql(
         REPLY, {"input": {"ticketId": ticket["id"], "body": body}}, as_="agent-1", role="agent"
@@ -88,9 +96,7 @@ async def test_a_reader_never_skips_an_event_that_commits_late(
     once, in id order, live and replayed from a cursor."""
     services_only(backend)
     slow, fast = await create_ticket(api, "ann"), await create_ticket(api, "bob")
-    socket = await connect(api.client, {"token": api.token("agent-2", "agent")})
-    live = await socket.subscribe(EVENTS)
-    await asyncio.sleep(0.1)
+    socket, live = await watching(api)
     held, release = asyncio.Event(), asyncio.Event()
 
     async def hold(ticket_id: int) -> None:
@@ -126,9 +132,7 @@ async def test_an_event_id_that_never_commits_does_not_stop_the_feed(
     after it still arrive, once the transaction has ended."""
     services_only(backend)
     doomed, fine = await create_ticket(api, "ann"), await create_ticket(api, "bob")
-    socket = await connect(api.client, {"token": api.token("agent-2", "agent")})
-    live = await socket.subscribe(EVENTS)
-    await asyncio.sleep(0.1)
+    socket, live = await watching(api)
     held, release = asyncio.Event(), asyncio.Event()
 
     async def hold(ticket_id: int) -> None:
@@ -153,9 +157,7 @@ async def test_an_event_id_that_never_commits_does_not_stop_the_feed(
 
 async def test_events_come_from_the_message_not_the_log(api: Api) -> None:
     """Subscribers get events from the broker message: the log is not read once per event."""
-    socket = await connect(api.client, {"token": api.token("agent-2", "agent")})
-    live = await socket.subscribe(EVENTS)
-    await asyncio.sleep(0.1)
+    socket, live = await watching(api)
     ticket = await create_ticket(api, "ann")
     assert (await socket.next_data(live))["ticketEvents"]["kind"] == "CREATED"
     feed = api.client.app[FEED]
