@@ -1,8 +1,11 @@
-"""The container files (Dockerfile, .dockerignore, docker-compose.yml), checked without Docker.
+"""The container files (Dockerfile, .dockerignore, docker-compose.yml, deploy/haproxy.cfg),
+checked without Docker.
 
 Compose interpolation is reproduced here for the forms the file uses, so the app's environment is
 fed to the real `Settings.from_env` (it must pass the production checks) and the image's command
-to the real `helpdesk` argument parser.
+to the real `helpdesk` argument parser. The balancer's file is checked by `haproxy -c` when the
+binary is installed (Debian's haproxy, the image's version; CI installs it), and read here for what
+must agree with the app and the compose file.
 """
 
 from __future__ import annotations
@@ -29,12 +32,18 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
+from strawberry.http.streaming import (
+    MULTIPART_SUBSCRIPTION_HEARTBEAT_INTERVAL,
+    SSE_HEARTBEAT_INTERVAL,
+)
 
 from server import cli
+from server.app import create_app
 from server.config import DEV_JWT_SECRET, ConfigError, Settings
 from tests.conftest import IN_CI, REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
+HAPROXY_FILE = REPO / "deploy" / "haproxy.cfg"
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
@@ -360,9 +369,10 @@ def test_the_healthcheck_probes_healthz_with_python() -> None:
 
 class Health(BaseHTTPRequestHandler):
     status = 200
+    path_served = "/healthz"
 
     def do_GET(self) -> None:
-        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.send_response(self.status if self.path == self.path_served else 404)
         self.end_headers()
         self.wfile.write(b'{"status":"ok"}')
 
@@ -371,8 +381,8 @@ class Health(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def health_server(status: int) -> Iterator[int]:
-    handler = type("Handler", (Health,), {"status": status})
+def health_server(status: int, handler: type[Health] | None = None) -> Iterator[int]:
+    handler = handler or type("Handler", (Health,), {"status": status})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -434,11 +444,14 @@ def settings_variables() -> set[str]:
 # docker-compose.yml -----------------------------------------------------------------------------
 
 
-def test_compose_parses_with_the_three_services_and_no_version_key(
-    raw_compose: dict[str, Any],
-) -> None:
+def test_compose_parses_with_its_services_and_no_version_key(raw_compose: dict[str, Any]) -> None:
     assert "version" not in raw_compose, "the compose spec has no `version:`"
-    assert {"app", "postgres", "redis"} <= set(raw_compose["services"])
+    assert {"haproxy", "migrate", "app", "postgres", "redis"} <= set(raw_compose["services"])
+
+
+def one_shot(service: Mapping[str, Any]) -> bool:
+    """A service that runs to completion (the migration), never restarted."""
+    return str(service.get("restart", "no")) == "no"
 
 
 def test_compose_refuses_to_start_without_the_secrets(raw_compose: dict[str, Any]) -> None:
@@ -467,6 +480,9 @@ def test_no_secret_is_written_in_the_compose_file(raw_compose: dict[str, Any]) -
 
 def test_every_service_has_a_healthcheck_command(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
+        if one_shot(service):
+            assert not service.get("healthcheck"), f"{name} runs once: nothing to probe"
+            continue
         test = (service.get("healthcheck") or {}).get("test")
         assert test, f"{name} has no healthcheck test"
         if isinstance(test, list):
@@ -531,17 +547,35 @@ def test_compose_sets_only_variables_the_settings_read(compose: dict[str, Any]) 
     assert names <= settings_variables(), names - settings_variables()
 
 
-def test_app_publishes_its_port_and_keeps_data_in_a_declared_volume(
+def test_only_the_balancer_publishes_a_port_and_app_keeps_data_in_a_declared_volume(
     compose: dict[str, Any],
 ) -> None:
-    app = compose["services"]["app"]
+    services = compose["services"]
+    publishing = {name for name, service in services.items() if service.get("ports")}
+    assert publishing == {"haproxy"}, publishing
+    app = services["app"]
     env = {**dockerfile_env(), **environment(app)}
-    ports = [str(port) for port in app["ports"]]
-    assert any(port.rsplit(":", 1)[-1] == env["HELPDESK_PORT"] for port in ports), ports
+    assert [str(port) for port in app["expose"]] == [env["HELPDESK_PORT"]]
+    assert "container_name" not in app, "a fixed container name cannot be scaled"
     targets = [str(volume).split(":")[1] for volume in app["volumes"]]
     assert env["HELPDESK_DATA_DIR"] in targets
     healthcheck = " ".join(app["healthcheck"]["test"])
     assert f"127.0.0.1:{env['HELPDESK_PORT']}/healthz" in healthcheck
+
+
+def test_replicas_start_after_one_migration(compose: dict[str, Any]) -> None:
+    """Replicas migrating side by side would race on the same tables: the migrate service runs
+    once, on the app's database, and the replicas wait until it has finished."""
+    services = compose["services"]
+    app, migrate = services["app"], services["migrate"]
+    assert migrate["build"] == app["build"]
+    assert app["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert one_shot(migrate)
+    settings = Settings.from_env(environment(migrate))
+    settings.check()
+    assert settings.database_url == environment(app)["HELPDESK_DATABASE_URL"]
+    assert "--migrate" not in app["command"], "replicas must not migrate on their own"
 
 
 def test_every_named_volume_is_declared(compose: dict[str, Any]) -> None:
@@ -557,17 +591,14 @@ def test_every_named_volume_is_declared(compose: dict[str, Any]) -> None:
     assert declared <= used, f"declared but unused: {declared - used}"
 
 
+@pytest.mark.parametrize(("name", "command"), [("app", "serve"), ("migrate", "migrate")])
 def test_compose_commands_name_existing_cli_commands(
-    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch, name: str, command: str
 ) -> None:
-    command = compose["services"]["app"].get("command")
-    if command is None:
-        return  # the image's CMD runs, checked with the Dockerfile
-    argv = shlex.split(command) if isinstance(command, str) else list(command)
-    if argv[0] == "helpdesk":
-        argv = argv[1:]
-    args = parse_cli(argv, monkeypatch)
-    assert args.command == "serve", "the app service must serve"
+    given = compose["services"][name]["command"]
+    argv = shlex.split(given) if isinstance(given, str) else list(given)
+    args = parse_cli(helpdesk_arguments(argv), monkeypatch)
+    assert args.command == command
 
 
 def test_redis_persistence_choice_is_consistent(compose: dict[str, Any]) -> None:
@@ -576,3 +607,183 @@ def test_redis_persistence_choice_is_consistent(compose: dict[str, Any]) -> None
     argv = shlex.split(command) if isinstance(command, str) else list(command or [])
     persistence_off = "--save" in argv and argv[argv.index("--save") + 1] == ""
     assert persistence_off or redis.get("volumes"), "redis: turn persistence off or keep a volume"
+
+
+# deploy/haproxy.cfg -----------------------------------------------------------------------------
+
+SECTION_KEYWORDS = {"global", "defaults", "frontend", "backend", "listen", "resolvers", "peers"}
+TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def haproxy_sections() -> dict[str, list[list[str]]]:
+    """Each section ("frontend graphql") with its lines as words, comments dropped (HAProxy's
+    layout: a section starts with its keyword, its lines follow indented)."""
+    sections: dict[str, list[list[str]]] = {}
+    current: list[list[str]] | None = None
+    for line in HAPROXY_FILE.read_text(encoding="utf-8").splitlines():
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if words[0] in SECTION_KEYWORDS:
+            assert not line[0].isspace(), f"section keyword indented: {line!r}"
+            current = sections.setdefault(" ".join(words), [])
+        else:
+            assert current is not None, f"a line outside any section: {line!r}"
+            current.append(words)
+    return sections
+
+
+def section(kind: str) -> tuple[str, list[list[str]]]:
+    found = [(name, lines) for name, lines in haproxy_sections().items() if name.split()[0] == kind]
+    assert len(found) == 1, f"expected one {kind} section, found {[n for n, _ in found]}"
+    return found[0]
+
+
+def lines_starting(lines: list[list[str]], *words: str) -> list[list[str]]:
+    return [line for line in lines if line[: len(words)] == list(words)]
+
+
+def seconds(value: str) -> float:
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)([a-z]*)", value).groups()  # type: ignore[union-attr]
+    return float(number) * TIME_UNITS[unit or "ms"]  # HAProxy counts bare numbers in ms
+
+
+def timeout(name: str) -> float:
+    _, defaults = section("defaults")
+    (line,) = lines_starting(defaults, "timeout", name)
+    return seconds(line[2])
+
+
+def server_template() -> list[str]:
+    _, backend = section("backend")
+    (line,) = lines_starting(backend, "server-template")
+    return line
+
+
+def haproxy_version() -> str | None:
+    """major.minor of the installed haproxy; None (a skip, a failure in CI) when missing."""
+    binary = shutil.which("haproxy")
+    if binary is None:
+        if IN_CI:
+            pytest.fail("haproxy is needed to check deploy/haproxy.cfg (.ci/run installs it)")
+        return None
+    shown = subprocess.run([binary, "-v"], capture_output=True, text=True, check=True).stdout
+    found = re.search(r"version (\d+\.\d+)", shown)
+    assert found is not None, shown
+    return found[1]
+
+
+def test_haproxy_accepts_the_config_file_in_the_images_version(compose: dict[str, Any]) -> None:
+    """`haproxy -c`: `init-addr none` lets the servers start unresolved, so no Docker DNS is
+    needed for the check."""
+    image = compose["services"]["haproxy"]["image"]
+    name, _, tag = image.partition(":")
+    assert name == "haproxy" and re.match(r"\d+\.\d+", tag), f"pin a version: {image}"
+    installed = haproxy_version()
+    if installed is None:
+        pytest.skip("haproxy not installed: `apt-get install haproxy` to check the file")
+    assert tag.startswith(installed), f"the image runs {tag}, the check ran {installed}"
+    checked = subprocess.run(
+        ["haproxy", "-c", "-f", str(HAPROXY_FILE)], capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_haproxy_reads_the_repository_file_read_only(compose: dict[str, Any]) -> None:
+    mounts = [str(volume) for volume in compose["services"]["haproxy"]["volumes"]]
+    assert "./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in mounts, mounts
+
+
+def test_the_balancer_listens_on_the_published_port(compose: dict[str, Any]) -> None:
+    _, frontend = section("frontend")
+    (bind,) = lines_starting(frontend, "bind")
+    port = bind[1].rsplit(":", 1)[1]
+    published = [str(p) for p in compose["services"]["haproxy"]["ports"]]
+    assert [p.rsplit(":", 1)[1] for p in published] == [port], published
+    assert port == dockerfile_env()["HELPDESK_PORT"], "clients keep the app's port"
+
+
+def test_the_backend_finds_every_app_replica_on_the_apps_port(compose: dict[str, Any]) -> None:
+    line = server_template()
+    _, _prefix, count, address, *params = line
+    assert int(count) >= 4, "room for `--scale app=4` at least"
+    host, _, port = address.partition(":")
+    assert host == "app" and "app" in compose["services"], "the compose service name resolves"
+    assert port == dockerfile_env()["HELPDESK_PORT"]
+    assert [str(p) for p in compose["services"]["app"]["expose"]] == [port]
+    assert "check" in params
+    assert params[params.index("init-addr") + 1] == "none", "start before the replicas resolve"
+    resolvers = params[params.index("resolvers") + 1]
+    nameservers = haproxy_sections()[f"resolvers {resolvers}"]
+    assert [line[2] for line in lines_starting(nameservers, "nameserver")] == ["127.0.0.11:53"]
+
+
+def test_the_backend_checks_readiness_and_marks_down_fast(tmp_path: Path) -> None:
+    """The check asks the route that answers 503 while PostgreSQL or Redis is unreachable."""
+    _, backend = section("backend")
+    (httpchk,) = lines_starting(backend, "option", "httpchk")
+    method, path = httpchk[2:4]
+    assert (method, path) == ("GET", "/readyz")
+    app = create_app(Settings(data_dir=str(tmp_path), web_dir=str(REPO / "web")))
+    served = {(route.method, route.resource.canonical) for route in app.router.routes()}
+    assert (method, path) in served
+    assert lines_starting(backend, "http-check", "expect") == [
+        ["http-check", "expect", "status", "200"]
+    ]
+    (defaults,) = lines_starting(backend, "default-server")
+    option = dict(zip(defaults[1::2], defaults[2::2], strict=False))
+    assert seconds(option["inter"]) <= 1
+    assert int(option["fall"]) <= 2 and int(option["rise"]) <= 2
+    assert lines_starting(backend, "balance") == [["balance", "leastconn"]]
+
+
+def test_the_timeouts_outlast_the_apps_quiet_spells() -> None:
+    """WebSockets become tunnels once upgraded: the tunnel timeout is the longest silence a
+    subscription may keep (an hour: graphql-transport-ws has no server pings; presence
+    heartbeats are far shorter). HTTP subscription streams are not tunnels: the client and
+    server timeouts outlast their heartbeats."""
+    defaults = Settings()
+    assert timeout("tunnel") >= 3600
+    assert timeout("tunnel") >= defaults.presence_heartbeat_seconds
+    stream_heartbeat = max(SSE_HEARTBEAT_INTERVAL, MULTIPART_SUBSCRIPTION_HEARTBEAT_INTERVAL)
+    assert timeout("client") > stream_heartbeat
+    assert timeout("server") > stream_heartbeat
+    assert timeout("server") > defaults.operation_timeout, "a slow answer is the app's to time out"
+    assert timeout("http-request") >= defaults.read_timeout
+
+
+def test_the_balancer_keeps_upgrades_and_retries_elsewhere() -> None:
+    _, defaults = section("defaults")
+    assert ["mode", "http"] in defaults
+    options = {" ".join(line[1:]) for line in lines_starting(defaults, "option")}
+    assert not options & {"httpclose", "http-server-close", "forceclose"}, options
+    assert "redispatch" in options, "a connection a dead replica refused goes to another one"
+
+
+def test_client_addresses_are_forwarded_only_if_the_app_trusts_a_proxy() -> None:
+    trusts_proxy = any("PROXY" in name or "FORWARD" in name for name in settings_variables())
+    forwards = any(
+        "forwardfor" in " ".join(line) for lines in haproxy_sections().values() for line in lines
+    )
+    assert forwards == trusts_proxy, "X-Forwarded-For means something only to an app reading it"
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+def test_the_balancer_healthcheck_asks_its_monitor_uri(
+    compose: dict[str, Any], status: int, healthy: bool
+) -> None:
+    """The probe runs for real (bash, as in the image) against a loopback server."""
+    _, frontend = section("frontend")
+    (monitor,) = lines_starting(frontend, "monitor-uri")
+    assert lines_starting(frontend, "monitor", "fail"), "503 while no replica is ready"
+    command = compose["services"]["haproxy"]["healthcheck"]["test"]
+    assert command[:3] == ["CMD", "bash", "-c"], command
+    port = dockerfile_env()["HELPDESK_PORT"]
+    assert f"/dev/tcp/127.0.0.1/{port} " in command[3] and f"GET {monitor[1]} " in command[3]
+    if shutil.which("bash") is None:
+        pytest.skip("bash not installed")
+    handler = type("Handler", (Health,), {"status": status, "path_served": monitor[1]})
+    with health_server(status, handler) as local:
+        script = command[3].replace(f"/dev/tcp/127.0.0.1/{port} ", f"/dev/tcp/127.0.0.1/{local} ")
+        probe = subprocess.run(["bash", "-c", script], capture_output=True, timeout=30)
+    assert (probe.returncode == 0) is healthy, probe.stderr.decode()
