@@ -6,7 +6,7 @@ PYTHON ?= python3
 
 .PHONY: install web-assets web-manifest screenshot run test lint format schema schema-check clean \
 	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale bench-cost bench-image-decode \
-	bench-sla bench-read-state bench-presence
+	bench-sla bench-read-state bench-presence bench-balancer
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ schema-check: install
 
 # Benchmarks print tables (figures measured side by side in one run); they are not tests.
 # They need the machine's PostgreSQL and Redis, and wrk (installed with apt-get when missing).
-bench: bench-history-page bench-fanout bench-crossprocess bench-writes
+bench: bench-history-page bench-fanout bench-crossprocess bench-writes bench-balancer
 
 bench-history-page: install
 	$(BIN)/python -m bench.history_page
@@ -71,6 +71,10 @@ bench-crossprocess: install
 
 bench-writes: install
 	$(BIN)/python -m bench.writes
+
+# 4,000 subscribers through HAProxy (deploy/haproxy.cfg) over 4 processes, one killed mid-run.
+bench-balancer: install
+	$(BIN)/python -m bench.balancer
 
 bench-cost: install
 	$(BIN)/python -m bench.cost

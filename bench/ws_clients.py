@@ -20,6 +20,11 @@ from the first event every connection gets (see `Clients.warm_up`).
 Talks to its parent in JSON lines: stdout `{"type": "ready", ...}` once every subscription was sent,
 then the answers to commands read from stdin: `status` (counts) and `stop` (write `--out`, answer
 `{"type": "done", ...}`, exit). The scenarios drive it through `Clients`.
+
+With `--reconnect` (raw engine), a subscribed socket that closes is opened again at once and
+subscribes with the variable `after` set to the last event id it got (the query declares
+`$after: String`), as a client behind a balancer does when its server dies; the time from the close
+to the new subscription is noted.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import os
 import resource
 import signal
@@ -68,6 +74,9 @@ class _Recorder:
     closed: int = 0  # sockets the server closed (or that broke) after subscribing
     error_count: int = 0
     errors: list[str] = field(default_factory=list)
+    last: dict[int, str] = field(default_factory=dict)  # connection -> its latest event id
+    reconnect_seconds: list[float] = field(default_factory=list)  # closed -> subscribed again
+    reconnect_failed: int = 0
 
     def error(self, text: str) -> None:
         self.error_count += 1
@@ -93,6 +102,7 @@ class _Recorder:
                 self.duplicates[event_id] = self.duplicates.get(event_id, 0) + 1
                 return kind
             seen.add(event_id)
+            self.last[index] = event_id
             times = self.arrivals.get(event_id)
             if times is None:
                 self.arrivals[event_id] = times = []
@@ -214,7 +224,13 @@ def _frame(opcode: int, payload: bytes) -> bytes:
 
 class _RawSubscriber(asyncio.Protocol):
     def __init__(
-        self, index: int, state: _Recorder, handshake: bytes, init: bytes, subscribe: bytes
+        self,
+        index: int,
+        state: _Recorder,
+        handshake: bytes,
+        init: bytes,
+        subscribe: bytes,
+        seen: set[str] | None = None,
     ) -> None:
         self.index = index
         self.state = state
@@ -225,7 +241,8 @@ class _RawSubscriber(asyncio.Protocol):
         self.buffer = bytearray()
         self.upgraded = False
         self.subscribed = asyncio.get_running_loop().create_future()
-        self.seen: set[str] = set()
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.seen: set[str] = set() if seen is None else seen  # kept across reconnections
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -241,6 +258,8 @@ class _RawSubscriber(asyncio.Protocol):
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
         if self.subscribed.done() and not self.subscribed.exception() and not self.closed:
             self.closed = True
             self.state.closed += 1
@@ -322,6 +341,7 @@ async def _raw_subscriber(
     state: _Recorder,
     on_settled: Callable[[], None],
     transports: list[asyncio.Transport],
+    resubscribe: Callable[[str | None], str] | None = None,
 ) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -332,6 +352,7 @@ async def _raw_subscriber(
         f"Sec-WebSocket-Protocol: {PROTOCOL}\r\n\r\n"
     ).encode()
     loop = asyncio.get_running_loop()
+    protocol: _RawSubscriber | None = None
     async with gate:
         for attempt in range(3):
             transport = None
@@ -360,7 +381,63 @@ async def _raw_subscriber(
                     state.error(f"connection {index}: {type(exc).__name__}: {exc}")
                 else:
                     await asyncio.sleep(0.5 * (attempt + 1))
+                protocol = None
         on_settled()
+    if resubscribe is None or protocol is None:
+        return
+    while True:
+        await protocol.lost
+        lost_at = time.monotonic()
+        subscription = _frame(1, resubscribe(state.last.get(index)).encode())
+        protocol = await _resubscribed(index, url, init, subscription, state, protocol.seen)
+        if protocol is None:
+            state.reconnect_failed += 1
+            return
+        assert protocol.transport is not None
+        transports.append(protocol.transport)
+        state.reconnect_seconds.append(time.monotonic() - lost_at)
+
+
+async def _resubscribed(
+    index: int, url: str, init: str, subscription: bytes, state: _Recorder, seen: set[str]
+) -> _RawSubscriber | None:
+    """A new socket for connection `index`, subscribed with `subscription`; None when it could
+    not get one within a minute (attempts 50 ms apart)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        key = base64.b64encode(os.urandom(16)).decode()
+        handshake = (
+            f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Protocol: {PROTOCOL}\r\n\r\n"
+        ).encode()
+        transport = None
+        try:
+            async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                transport, protocol = await loop.create_connection(
+                    functools.partial(
+                        _RawSubscriber,
+                        index,
+                        state,
+                        handshake,
+                        _frame(1, init.encode()),
+                        subscription,
+                        seen,
+                    ),
+                    host,
+                    port,
+                )
+                await protocol.subscribed
+            return protocol
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            if transport is not None:
+                transport.close()
+            state.error(f"connection {index}, reconnecting: {type(exc).__name__}: {exc}")
+            await asyncio.sleep(0.05)
+    return None
 
 
 def emit(message: dict[str, Any]) -> None:
@@ -387,6 +464,12 @@ async def _run(args: argparse.Namespace) -> None:
     subscribe = orjson.dumps(
         {"id": "1", "type": "subscribe", "payload": {"query": args.query, "variables": variables}}
     ).decode()
+
+    def resubscribe(after: str | None) -> str:
+        again = {**variables, "after": after} if after else variables
+        payload = {"query": args.query, "variables": again}
+        return orjson.dumps({"id": "1", "type": "subscribe", "payload": payload}).decode()
+
     state = _Recorder()
     started = time.monotonic()
     settled = 0
@@ -430,7 +513,17 @@ async def _run(args: argparse.Namespace) -> None:
                     i, session, url, init, subscribe, gate, state, on_settled, args.compress
                 )
             else:
-                one = _raw_subscriber(i, url, init, subscribe, gate, state, on_settled, transports)
+                one = _raw_subscriber(
+                    i,
+                    url,
+                    init,
+                    subscribe,
+                    gate,
+                    state,
+                    on_settled,
+                    transports,
+                    resubscribe if args.reconnect else None,
+                )
             tasks.append(asyncio.create_task(one))
         cpu_at_ready: float | None = None
         while True:
@@ -447,6 +540,8 @@ async def _run(args: argparse.Namespace) -> None:
                         "receivers": state.receivers,
                         "closed": state.closed,
                         "error_count": state.error_count,
+                        "reconnected": len(state.reconnect_seconds),
+                        "reconnect_failed": state.reconnect_failed,
                     }
                 )
             elif command == "reset-cpu":
@@ -467,6 +562,8 @@ async def _run(args: argparse.Namespace) -> None:
             "error_count": state.error_count,
             "errors": state.errors,
             "cpu_seconds": cpu,
+            "reconnect_seconds": state.reconnect_seconds,
+            "reconnect_failed": state.reconnect_failed,
         }
         await asyncio.to_thread(Path(args.out).write_bytes, orjson.dumps(result))
         emit({"type": "done", "received": state.received, "cpu_seconds": round(cpu, 2)})
@@ -512,8 +609,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--loop", choices=("uvloop", "asyncio"), default="uvloop", help="the event loop"
     )
+    parser.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="raw engine: reopen a closed socket and resubscribe with `after` = its last event id",
+    )
     parser.add_argument("--out", required=True, help="result file (JSON), written on `stop`")
     args = parser.parse_args(argv)
+    if args.reconnect and args.engine != "raw":
+        parser.error("--reconnect needs the raw engine")
     with contextlib.suppress(KeyboardInterrupt):
         if args.loop == "uvloop":
             import uvloop
@@ -602,6 +706,8 @@ class Results:
     error_count: int
     errors: list[str]
     cpu_seconds: float
+    reconnect_seconds: list[float] = field(default_factory=list)
+    reconnect_failed: int = 0
 
     def by_ticket(self) -> dict[str, list[float]]:
         """First arrivals per ticket id (over all its events)."""
@@ -652,6 +758,7 @@ class Clients:
         loop: str = "uvloop",
         compress: int = 0,
         cpu: int | None = LOAD_CPU,
+        reconnect: bool = False,
     ) -> AsyncIterator[Clients]:
         import tempfile
 
@@ -668,6 +775,8 @@ class Clients:
                 command += ["--tokens", str(tokens)]
             if variables:
                 command += ["--variables", orjson.dumps(variables).decode()]
+            if reconnect:
+                command += ["--reconnect"]
             async with Child.start(command, name="bench.ws_clients", cpu=cpu) as child:
                 yield cls(child, count, out)
 
