@@ -37,6 +37,7 @@ from strawberry.http.streaming import (
     SSE_HEARTBEAT_INTERVAL,
 )
 
+from bench.balancer import local_config
 from server import cli
 from server.app import create_app
 from server.config import DEV_JWT_SECRET, ConfigError, Settings
@@ -615,12 +616,14 @@ SECTION_KEYWORDS = {"global", "defaults", "frontend", "backend", "listen", "reso
 TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def haproxy_sections() -> dict[str, list[list[str]]]:
+def haproxy_sections(text: str | None = None) -> dict[str, list[list[str]]]:
     """Each section ("frontend graphql") with its lines as words, comments dropped (HAProxy's
     layout: a section starts with its keyword, its lines follow indented)."""
     sections: dict[str, list[list[str]]] = {}
     current: list[list[str]] | None = None
-    for line in HAPROXY_FILE.read_text(encoding="utf-8").splitlines():
+    if text is None:
+        text = HAPROXY_FILE.read_text(encoding="utf-8")
+    for line in text.splitlines():
         words = line.split("#", 1)[0].split()
         if not words:
             continue
@@ -787,3 +790,37 @@ def test_the_balancer_healthcheck_asks_its_monitor_uri(
         script = command[3].replace(f"/dev/tcp/127.0.0.1/{port} ", f"/dev/tcp/127.0.0.1/{local} ")
         probe = subprocess.run(["bash", "-c", script], capture_output=True, timeout=30)
     assert (probe.returncode == 0) is healthy, probe.stderr.decode()
+
+
+def test_the_benchmarks_local_rendering_changes_only_where_servers_are(tmp_path: Path) -> None:
+    """bench/balancer.py runs this file for local processes: the same lines but the bind, the
+    server list and Docker's resolvers; and HAProxy accepts it."""
+    original = HAPROXY_FILE.read_text(encoding="utf-8")
+    rendered = local_config(original, port=18000, servers=[18001, 18002])
+    moved = (["bind"], ["server"], ["server-template"])
+
+    def kept(sections: dict[str, list[list[str]]]) -> dict[str, list[list[str]]]:
+        return {
+            name: [line for line in lines if line[:1] not in moved]
+            for name, lines in sections.items()
+            if not name.startswith("resolvers ")
+        }
+
+    assert kept(haproxy_sections(rendered)) == kept(haproxy_sections())
+    name, _ = section("frontend")
+    assert lines_starting(haproxy_sections(rendered)[name], "bind") == [["bind", "127.0.0.1:18000"]]
+    servers = [line.split() for line in rendered.splitlines() if line.split()[:1] == ["server"]]
+    template = server_template()
+    assert [words[1:3] for words in servers] == [
+        [f"{template[1]}1", "127.0.0.1:18001"],
+        [f"{template[1]}2", "127.0.0.1:18002"],
+    ]
+    assert all(words[3:] == ["check"] for words in servers)
+    if haproxy_version() is None:
+        pytest.skip("haproxy not installed")
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(rendered, encoding="utf-8")
+    checked = subprocess.run(
+        ["haproxy", "-c", "-f", str(config)], capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
