@@ -20,6 +20,10 @@ the log replays what it missed (see `--reconnect` in bench/ws_clients.py). Laten
 first delivery, replays included; reconnect time is from the socket's close to the new
 subscription sent (after the new socket's `connection_ack`).
 
+Each process's database pool is `--pool` (10) connections instead of the default 20: four times
+20, the writer's pool and the machine's other clients would pass PostgreSQL's default limit of
+100 connections, and a sign-in refused a connection closes its socket with 1013 (try again).
+
 Core 0: the server processes and HAProxy (the server side, one core as in the other scenarios).
 Core 1: the writer and the clients. PostgreSQL and Redis are not pinned.
 
@@ -38,6 +42,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -60,7 +65,7 @@ from bench.common import (
     table,
 )
 from bench.crossprocess import CUSTOMERS
-from bench.ws_clients import Child, Clients, latency_cells
+from bench.ws_clients import Child, Clients, cpu_ticks, latency_cells
 
 HAPROXY_FILE = ROOT / "deploy" / "haproxy.cfg"
 # `after` is declared so that a reconnecting client can resume from its last event.
@@ -153,8 +158,9 @@ async def scenario(args: argparse.Namespace, url: str) -> str:
             ready = await writer.receive(1200)
             print(f"writer: {ready['tickets']} tickets in {ready['seconds']:.1f} s", flush=True)
             with contextlib.ExitStack() as stack:
+                pooled = f"{url}?maxsize={args.pool}"
                 servers = [
-                    stack.enter_context(helpdesk_server(url, args.redis, cpu=SERVER_CPU))
+                    stack.enter_context(helpdesk_server(pooled, args.redis, cpu=SERVER_CPU))
                     for _ in range(args.processes)
                 ]
                 bases = [base for base, _ in servers]
@@ -168,7 +174,7 @@ async def scenario(args: argparse.Namespace, url: str) -> str:
                     ),
                     encoding="utf-8",
                 )
-                stack.enter_context(
+                balancer = stack.enter_context(
                     process(
                         [binary, "-db", "-f", str(config)],
                         cpu=SERVER_CPU,
@@ -200,9 +206,18 @@ async def scenario(args: argparse.Namespace, url: str) -> str:
                     await asyncio.sleep(1.0)
                     victim = max(range(len(servers)), key=lambda i: landed[i] or 0)
 
+                    pids = [child.pid for _, child in servers] + [balancer.pid]
+                    cpu = {pid: cpu_ticks(pid) for pid in pids}
+                    started = time.time()
+                    killed_at = 0.0
+
                     async def kill() -> None:
+                        nonlocal killed_at
                         await asyncio.sleep(args.seconds / 3)
-                        os.kill(servers[victim][1].pid, signal.SIGKILL)
+                        pid = servers[victim][1].pid
+                        cpu[pid] = cpu_ticks(pid) - cpu[pid]
+                        os.kill(pid, signal.SIGKILL)
+                        killed_at = time.time()
                         alive[victim] = False
 
                     killer = asyncio.create_task(kill())
@@ -211,17 +226,29 @@ async def scenario(args: argparse.Namespace, url: str) -> str:
                     )
                     await killer
                     status = await clients.wait_quiet(quiet=3.0, within=120)
+                    for pid in pids:
+                        if pid != servers[victim][1].pid:
+                            cpu[pid] = cpu_ticks(pid) - cpu[pid]
+                    # Up to the last arrival: the quiet wait at the end is no work.
+                    wall = time.time() - started - 3.0
                     after = await spread(bases, alive)
                     results = await clients.stop()
             written: dict[str, list[Any]] = orjson.loads(events_file.read_bytes())
 
     latencies, lost = [], 0
+    phases: dict[bool, list[float]] = {False: [], True: []}  # committed after the kill -> ms
+    written_in: dict[bool, int] = {False: 0, True: 0}
     for event_id, (committed, _ticket, _owner, _kind) in written.items():
         arrivals = results.arrivals.get(event_id, [])
         if not arrivals:
             lost += 1
             continue
         latencies.append((min(arrivals) - committed) * 1000)
+        phases[committed >= killed_at].append(latencies[-1])
+    for committed, *_ in written.values():
+        written_in[committed >= killed_at] += 1
+    last_commit = max((committed for committed, *_ in written.values()), default=killed_at)
+    spans = {False: killed_at - started, True: max(1e-9, last_commit - killed_at)}
     duplicates = results.duplicates_of(list(written))
     reconnects = [s * 1000 for s in results.reconnect_seconds]
     rows = [
@@ -241,6 +268,16 @@ async def scenario(args: argparse.Namespace, url: str) -> str:
             f"{max(reconnects):.0f}" if reconnects else "-",
         ]
     ]
+    by_phase = [
+        [
+            label,
+            f"{written_in[after]:,}",
+            f"{written_in[after] / spans[after]:,.0f}/s",
+            *latency_cells(phases[after]),
+        ]
+        for label, after in (("before the kill", False), ("after the kill", True))
+    ]
+    server_cpu = sum(cpu.values())
     where = [
         [
             f"{number}{' (killed)' if number - 1 == victim else ''}",
@@ -273,12 +310,21 @@ async def scenario(args: argparse.Namespace, url: str) -> str:
             rows,
         ),
         table(
+            "Before and after the kill",
+            ["events committed", "events", "written rate", "p50 ms", "p99 ms", "max ms"],
+            by_phase,
+        ),
+        f"Core 0 (servers and HAProxy) was {server_cpu / wall:.0%} busy with them over the "
+        f"{wall:.0f} s from the run's start to its last delivery; HAProxy's share "
+        f"{cpu[balancer.pid]:.1f} s of {server_cpu:.1f} s.\n",
+        table(
             "Subscribers per process (leastconn)",
             ["process", "after connecting", "at the end"],
             where,
         ),
-        f"{machine()}; the {args.processes} server processes and HAProxy on core {SERVER_CPU}, "
-        f"writer and clients on core {LOAD_CPU}; writer concurrency {args.concurrency}.",
+        f"{machine()}; the {args.processes} server processes (database pool {args.pool} each) "
+        f"and HAProxy on core {SERVER_CPU}, writer and clients on core {LOAD_CPU}; writer "
+        f"concurrency {args.concurrency}.",
     ]
     failed = results.reconnect_failed
     if done["error_count"] or results.error_count or failed:
@@ -298,6 +344,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=200, help="events per second")
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--concurrency", type=int, default=16, help="writer's calls in flight")
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=10,
+        help="database connections per process (`?maxsize=`): four of the default 20, the "
+        "writer's and the machine's other clients would pass PostgreSQL's 100",
+    )
     add_database_url_option(parser)
     parser.add_argument("--redis", default=DEFAULT_REDIS)
     args = parser.parse_args(argv)

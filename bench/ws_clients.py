@@ -35,6 +35,7 @@ import base64
 import contextlib
 import functools
 import os
+import random
 import resource
 import signal
 import sys
@@ -402,11 +403,14 @@ async def _resubscribed(
     index: int, url: str, init: str, subscription: bytes, state: _Recorder, seen: set[str]
 ) -> _RawSubscriber | None:
     """A new socket for connection `index`, subscribed with `subscription`; None when it could
-    not get one within a minute (attempts 50 ms apart)."""
+    not get one within a minute. The first attempt is at once; a refused one is retried after a
+    jittered, doubling wait (0.1 s to 2 s, ×0.5–1.5), as clients do so that a thousand of them
+    do not retry in step."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     loop = asyncio.get_running_loop()
     deadline = time.monotonic() + 60
+    wait = 0.1
     while time.monotonic() < deadline:
         key = base64.b64encode(os.urandom(16)).decode()
         handshake = (
@@ -436,7 +440,8 @@ async def _resubscribed(
             if transport is not None:
                 transport.close()
             state.error(f"connection {index}, reconnecting: {type(exc).__name__}: {exc}")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(wait * random.uniform(0.5, 1.5))
+            wait = min(2.0, wait * 2)
     return None
 
 
