@@ -39,7 +39,7 @@ from strawberry.http.streaming import (
 
 from bench.balancer import local_config
 from server import cli
-from server.app import create_app
+from server.app import READY_CHECK_SECONDS, create_app
 from server.config import DEV_JWT_SECRET, ConfigError, Settings
 from tests.conftest import IN_CI, REPO
 
@@ -737,6 +737,10 @@ def test_the_backend_checks_readiness_and_marks_down_fast(tmp_path: Path) -> Non
     option = dict(zip(defaults[1::2], defaults[2::2], strict=False))
     assert seconds(option["inter"]) <= 1
     assert int(option["fall"]) <= 2 and int(option["rise"]) <= 2
+    # Unset, a check times out after `inter`; /readyz bounds its own checks and answers within a
+    # second, so a replica slow under load is not taken for a dead one.
+    (check_timeout,) = lines_starting(backend, "timeout", "check")
+    assert seconds(check_timeout[2]) >= max(1.0, 2 * READY_CHECK_SECONDS)
     assert lines_starting(backend, "balance") == [["balance", "leastconn"]]
 
 
