@@ -316,7 +316,9 @@ async def scenario(args: argparse.Namespace, url: str) -> str:
         ),
         f"Core 0 (servers and HAProxy) was {server_cpu / wall:.0%} busy with them over the "
         f"{wall:.0f} s from the run's start to its last delivery; HAProxy's share "
-        f"{cpu[balancer.pid]:.1f} s of {server_cpu:.1f} s.\n",
+        f"{cpu[balancer.pid]:.1f} s of {server_cpu:.1f} s. The writer used "
+        f"{done['cpu_seconds'] * 1000 / max(1, done['events']):.2f} ms of CPU per event over "
+        f"{done['seconds']:.0f} s.\n",
         table(
             "Subscribers per process (leastconn)",
             ["process", "after connecting", "at the end"],
