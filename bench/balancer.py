@@ -20,9 +20,10 @@ the log replays what it missed (see `--reconnect` in bench/ws_clients.py). Laten
 first delivery, replays included; reconnect time is from the socket's close to the new
 subscription sent (after the new socket's `connection_ack`).
 
-Each process's database pool is `--pool` (10) connections instead of the default 20: four times
-20, the writer's pool and the machine's other clients would pass PostgreSQL's default limit of
-100 connections, and a sign-in refused a connection closes its socket with 1013 (try again).
+Each process's database pool is `--pool` (6) connections instead of the default 20, and the
+writer's is its `--concurrency` (16): four times 20, the writer's 20 and the other clients of a
+shared PostgreSQL would pass its default limit of 100 connections, and a sign-in refused a
+connection closes its socket with 1013 (try again).
 
 Core 0: the server processes and HAProxy (the server side, one core as in the other scenarios).
 Core 1: the writer and the clients. PostgreSQL and Redis are not pinned.
@@ -150,7 +151,8 @@ async def scenario(args: argparse.Namespace, url: str) -> str:
     binary = ensure_haproxy()
     with tempfile.TemporaryDirectory(prefix="helpdesk-bench-") as folder:
         events_file = Path(folder) / "events.json"
-        command = [PYTHON, "-m", "bench.crossprocess", "writer", "--database-url", url]
+        writer_url = f"{url}?maxsize={args.concurrency}"  # one connection per call in flight
+        command = [PYTHON, "-m", "bench.crossprocess", "writer", "--database-url", writer_url]
         command += ["--broker-url", args.redis, "--customers", str(args.subscribers)]
         command += ["--rate", str(args.rate), "--concurrency", str(args.concurrency)]
         command += ["--out", str(events_file)]
@@ -349,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--pool",
         type=int,
-        default=10,
+        default=6,
         help="database connections per process (`?maxsize=`): four of the default 20, the "
         "writer's and the machine's other clients would pass PostgreSQL's 100",
     )
