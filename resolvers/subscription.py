@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Collection
+import asyncio
+from collections.abc import AsyncGenerator, Collection, Sequence
 from contextlib import aclosing
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 import strawberry
 
 from resolvers import mappers
 from resolvers.context import Info
+from resolvers.selection import selected
 from schema.enums import EventKind
 from schema.inputs import TicketScope
 from schema.metadata import STATE_FIRST, WHOLE_STATE
@@ -34,16 +36,37 @@ async def _events(
     after_id = None if after is None else as_event_cursor(after)
     if after is not None and after_id is None:
         raise BadRequest("Invalid cursor: pass the id of an event.")
+    with_ticket = "ticket" in selected(info)
+
+    def batch(events: Sequence[_OfTicket]) -> None:
+        # Relations are read anew for each batch of events that came together, and their
+        # tickets in one statement: the events are executed one by one, but wait on one read.
+        ctx.fresh_loaders()
+        if with_ticket:
+            for ticket_id in {event.ticket_id for event in events}:
+                read = asyncio.ensure_future(ctx.loaders.tickets.load(ticket_id))
+                read.add_done_callback(_retrieved)
+
     stream = ctx.feed.events(
         viewer=viewer,
         ticket_id=parsed,
         after=after_id,
         kinds=kinds,
         expires_at=ctx.expires_at,
+        batch=batch,
     )
     async for event in stream:
-        ctx.fresh_loaders()
         yield mappers.event(event)
+
+
+class _OfTicket(Protocol):
+    ticket_id: int
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A read ahead that no event awaited (the stream ended first) fails quietly."""
+    if not future.cancelled():
+        future.exception()
 
 
 @strawberry.type(description="Live updates over WebSocket (graphql-transport-ws).")

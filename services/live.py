@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import aclosing
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -328,10 +328,12 @@ class EventFeed:
         after: int | None = None,
         kinds: Collection[EventKind] | None = None,
         expires_at: float | None = None,
+        batch: Callable[[list[TicketEvent]], None] | None = None,
     ) -> AsyncIterator[TicketEvent]:
         """Events the viewer may see, in order: first those after `after` from the log, then
         live ones, with no gap and no duplicate. Ends with NotAuthenticated when the token
-        expires."""
+        expires. `batch` is told of the events about to be yielded one after the other (those
+        that were waiting together; one at a time from the log), before the first of them."""
         visible = visibility.tickets(viewer)
         if ticket_id is not None and not await visible.filter(id=ticket_id).exists():
             raise UserInputError.not_found("Ticket", "ticketId")
@@ -355,6 +357,8 @@ class EventFeed:
                         until = await self._ensure_cursor()
                         async with aclosing(_replay(subscriber, sent, until)) as replay:
                             async for old in replay:
+                                if batch is not None:
+                                    batch([old])
                                 _yielding()
                                 yield old
                                 if _withheld():
@@ -369,17 +373,27 @@ class EventFeed:
                         await backoff.wait()
                         continue
                     backoff.reset()
-                event = await _next(subscriber, expires_at)
-                if event is None:
+                first = await _next(subscriber, expires_at)
+                if first is None:
                     return
-                if event.id > sent:
+                # What came together goes out together: `batch` learns of it before the first.
+                waiting = [first, *_drain(subscriber.queue)]
+                ended = None in waiting
+                ready = [e for e in waiting if e is not None and e.id > sent]
+                if ready and batch is not None:
+                    batch(ready)
+                for event in ready:
                     _yielding()
                     yield event
                     if _withheld():
                         reread = True
-                        await backoff.wait()
-                        continue
+                        break
                     sent = event.id
+                if reread:
+                    await backoff.wait()
+                    continue
+                if ended:
+                    return
         finally:
             self._remove(subscriber)
 
@@ -411,6 +425,11 @@ class EventFeed:
                 subscriber.overflowed = False
         finally:
             self._remove(subscriber)
+
+
+def _drain(queue: asyncio.Queue[TicketEvent | None]) -> list[TicketEvent | None]:
+    """What is waiting in the queue now, without waiting."""
+    return [queue.get_nowait() for _ in range(queue.qsize())]
 
 
 async def _next(subscriber: _Subscriber, expires_at: float | None) -> TicketEvent | None:

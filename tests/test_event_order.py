@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from models import EventKind, TicketEvent
+from models import EventKind, Role, TicketEvent
 from server.app import FEED
 from services import events
 from services.events import EventOrder, LogPage, Snapshot
 from services.validation import EVENT, global_id
+from services.viewer import Viewer
 from tests.conftest import Api, Backend
 from tests.fixtures import REPLY, create_ticket, row_key
 from tests.ws import connect
@@ -248,3 +249,21 @@ def test_snapshot_text_is_read_as_postgresql_writes_it() -> None:
     # Transactions of other databases (listed by their 32-bit ids) cannot hold our event ids.
     assert Snapshot.parse("100:105:100,102", elsewhere=["102"]).running == {100}
     assert Snapshot.parse(f"{2**32 + 7}:{2**32 + 9}:{2**32 + 7}", ["7"]).running == frozenset()
+
+
+async def test_events_that_wait_together_are_announced_together(api: Api) -> None:
+    """The stream tells its executor of the events waiting together before the first of them,
+    so their relations are read once for all (one ticket read per batch, not per event)."""
+    feed = api.client.app[FEED]
+    batches: list[list[int]] = []
+    agent = Viewer("agent-2", "Agent", Role.AGENT)
+    stream = feed.events(viewer=agent, batch=lambda ready: batches.append([e.id for e in ready]))
+    first = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.1)  # subscribed, waiting
+    assert feed.cursor is not None
+    ids = [feed.cursor + i for i in (1, 2, 3)]
+    feed._dispatch([(_event(i), "ann") for i in ids])
+    assert (await first).id == ids[0]
+    assert [(await anext(stream)).id for _ in ids[1:]] == ids[1:]
+    assert batches == [ids]
+    await stream.aclose()
