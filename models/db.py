@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as migrate_api
 
@@ -169,6 +169,7 @@ async def _upsert_category(
 async def connected(database_url: str) -> AsyncIterator[None]:
     """Open the ORM's connections for the lifetime of the block."""
     await Tortoise.init(config=tortoise_config(database_url))
+    _count_statements()
     try:
         yield
     finally:
@@ -226,33 +227,51 @@ async def stop_tasks(*tasks: asyncio.Task[Any]) -> None:
             task.exception()  # retrieved: its own loop has logged what went wrong
 
 
-class StatementLog(logging.Handler):
-    """Every SQL statement a request sends, apart from opening and closing connections and the
-    process's background work."""
+class StatementLog:
+    """Every SQL statement a request sends, apart from the process's background work."""
 
     def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
         self.statements: list[str] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if BACKGROUND.get():
-            return
-        message = record.getMessage()
-        if not message.startswith(("Created connection", "Closed connection")):
-            self.statements.append(message)
+
+# Tortoise's clients announce each statement on their `log` before sending it (with
+# "Created/Closed connection ..." lines around), and a transaction's client takes its parent's
+# `log`: standing in for it on the connections `connected` opens sees every statement once.
+_CONNECTION_LINES = ("Created connection", "Closed connection")
+_recordings: list[StatementLog] = []
+_sent = 0
+
+
+def statements_sent() -> int:
+    """Statements this process has sent to the database since it started (all of them, the
+    background work's too; BEGIN and COMMIT of a transaction are not counted)."""
+    return _sent
+
+
+class _CountingLog(logging.LoggerAdapter):
+    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        global _sent
+        if not (isinstance(msg, str) and msg.startswith(_CONNECTION_LINES)):
+            _sent += 1
+            if _recordings and not BACKGROUND.get():
+                text = msg % args if args and isinstance(msg, str) else str(msg)
+                for recording in _recordings:
+                    recording.statements.append(text)
+        super().debug(msg, *args, **kwargs)
+
+
+def _count_statements() -> None:
+    for client in connections.all():
+        if not isinstance(client.log, _CountingLog):
+            client.log = _CountingLog(client.log)
 
 
 @contextmanager
 def recording_statements() -> Iterator[StatementLog]:
     """`with recording_statements() as log:` records (without printing) what is sent meanwhile."""
-    logger = logging.getLogger("tortoise.db_client")
-    log, old_level, old_propagate = StatementLog(), logger.level, logger.propagate
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    logger.addHandler(log)
+    recording = StatementLog()
+    _recordings.append(recording)
     try:
-        yield log
+        yield recording
     finally:
-        logger.removeHandler(log)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate
+        _recordings.remove(recording)

@@ -224,6 +224,8 @@ def _watch_live(app: web.Application) -> None:
             published=app[COUNTING].published,
             failed=app[COUNTING].failed,
             delivered=app[FEED].delivered,
+            received=app[COUNTING].received,
+            statements=db.statements_sent(),
             pool=db.connections_in_use(),
         )
 

@@ -6,7 +6,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import structlog
@@ -28,12 +28,13 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 
 
 class CountingBroker:
-    """The app's broker, counting what it publishes."""
+    """The app's broker, counting what it publishes and what its subscriptions receive."""
 
     def __init__(self, inner: Broker) -> None:
         self.inner = inner
         self.published = 0
         self.failed = 0
+        self.received = 0
 
     async def connect(self) -> None:
         await self.inner.connect()
@@ -50,7 +51,17 @@ class CountingBroker:
         self.published += 1
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        return self.inner.subscribe(channel)
+        return self._counted(channel)
+
+    @asynccontextmanager
+    async def _counted(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        async with self.inner.subscribe(channel) as messages:
+            yield self._count(messages)
+
+    async def _count(self, messages: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for message in messages:
+            self.received += 1
+            yield message
 
     async def ping(self) -> bool:
         return await self.inner.ping()
@@ -135,6 +146,8 @@ def live_families(
     published: int,
     failed: int,
     delivered: int,
+    received: int,
+    statements: int,
     pool: int,
 ) -> Iterator[Any]:
     yield GaugeMetricFamily(
@@ -154,6 +167,17 @@ def live_families(
     )
     yield CounterMetricFamily(
         "helpdesk_events_delivered", "Events handed to local subscribers.", value=delivered
+    )
+    yield CounterMetricFamily(
+        "helpdesk_broker_messages_received",
+        "Messages this process received from the broker, on every channel it follows.",
+        value=received,
+    )
+    yield CounterMetricFamily(
+        "helpdesk_db_statements",
+        "Statements this process sent to the database (its background work included; "
+        "BEGIN and COMMIT not counted).",
+        value=statements,
     )
     yield GaugeMetricFamily(
         "helpdesk_db_connections_in_use", "Database connections checked out.", value=pool
