@@ -6,7 +6,7 @@ PYTHON ?= python3
 
 .PHONY: install web-assets web-manifest screenshot run test lint format schema schema-check clean \
 	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale bench-cost bench-image-decode \
-	bench-sla bench-read-state bench-presence bench-balancer
+	bench-sla bench-read-state bench-presence bench-balancer bench-scaleout
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ schema-check: install
 
 # Benchmarks print tables (figures measured side by side in one run); they are not tests.
 # They need the machine's PostgreSQL and Redis, and wrk (installed with apt-get when missing).
-bench: bench-history-page bench-fanout bench-crossprocess bench-writes bench-balancer
+bench: bench-history-page bench-fanout bench-crossprocess bench-writes bench-balancer bench-scaleout
 
 bench-history-page: install
 	$(BIN)/python -m bench.history_page
@@ -75,6 +75,10 @@ bench-writes: install
 # 4,000 subscribers through HAProxy (deploy/haproxy.cfg) over 4 processes, one killed mid-run.
 bench-balancer: install
 	$(BIN)/python -m bench.balancer
+
+# N = 1, 2, 4, 8 server processes on one database and Redis: statements and messages per event.
+bench-scaleout: install
+	$(BIN)/python -m bench.scaleout
 
 bench-cost: install
 	$(BIN)/python -m bench.cost

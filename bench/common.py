@@ -303,3 +303,41 @@ def percentile(samples: Sequence[float], q: float) -> float:
         return float("nan")
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A Redis of this run's own on a free port (no persistence): no other process's messages
+    on its channels. Falls back to the machine's Redis when `redis-server` is not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield DEFAULT_REDIS
+        return
+    port = free_port()
+    command = [binary, "--port", str(port), "--save", "", "--appendonly", "no"]
+    with process(command, cpu=None):
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+                    probe.sendall(b"PING\r\n")
+                    if probe.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not answer on port {port}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+def scrape(base_url: str, *names: str) -> dict[str, float]:
+    """The named unlabelled samples of a server's /metrics (0 when absent)."""
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = dict.fromkeys(names, 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] = float(value)
+    return found
