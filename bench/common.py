@@ -305,17 +305,23 @@ def percentile(samples: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+@dataclass(frozen=True, slots=True)
+class RedisServer:
+    url: str
+    pid: int | None  # None: the machine's Redis, shared
+
+
 @contextlib.contextmanager
-def redis_server() -> Iterator[str]:
+def redis_server() -> Iterator[RedisServer]:
     """A Redis of this run's own on a free port (no persistence): no other process's messages
     on its channels. Falls back to the machine's Redis when `redis-server` is not installed."""
     binary = shutil.which("redis-server")
     if binary is None:
-        yield DEFAULT_REDIS
+        yield RedisServer(DEFAULT_REDIS, None)
         return
     port = free_port()
     command = [binary, "--port", str(port), "--save", "", "--appendonly", "no"]
-    with process(command, cpu=None):
+    with process(command, cpu=None) as child:
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -328,7 +334,7 @@ def redis_server() -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not answer on port {port}")
             time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield RedisServer(f"redis://127.0.0.1:{port}/0", child.pid)
 
 
 def scrape(base_url: str, *names: str) -> dict[str, float]:
@@ -341,3 +347,11 @@ def scrape(base_url: str, *names: str) -> dict[str, float]:
         if name in found:
             found[name] = float(value)
     return found
+
+
+def with_pool(database_url: str, size: int) -> str:
+    """The URL with a connection pool of at most `size` (the machine's PostgreSQL allows 100
+    connections in all, shared by everything that runs on it)."""
+    parts = urlsplit(database_url)
+    query = "&".join(q for q in (parts.query, f"maxsize={size}") if q)
+    return urlunsplit(parts._replace(query=query))

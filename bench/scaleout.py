@@ -41,6 +41,7 @@ import orjson
 from bench.common import (
     LOAD_CPU,
     PYTHON,
+    RedisServer,
     add_database_url_option,
     helpdesk_cli,
     helpdesk_server,
@@ -51,6 +52,7 @@ from bench.common import (
     redis_server,
     scrape,
     table,
+    with_pool,
 )
 from bench.ws_clients import Child, Clients, cpu_ticks, latency_cells
 
@@ -77,6 +79,7 @@ class Row:
     received: float  # broker messages, all processes
     published: int  # by the writer
     server_cpu_seconds: float  # all processes
+    redis_cpu_seconds: float | None  # None: the machine's Redis, shared with others
     writer_cpu_seconds: float
     latencies_ms: list[float] = field(repr=False)
     problems: list[str]
@@ -102,6 +105,12 @@ class Row:
         return self.server_cpu_seconds * 1e6 / max(1, self.delivered)
 
     @property
+    def redis_us_per_message(self) -> float | None:
+        if self.redis_cpu_seconds is None:
+            return None
+        return self.redis_cpu_seconds * 1e6 / max(1.0, self.published + self.received)
+
+    @property
     def writer_ms_per_event(self) -> float:
         return self.writer_cpu_seconds * 1000 / max(1, self.events)
 
@@ -125,29 +134,40 @@ async def _samples(servers: Sequence[tuple[str, Any]]) -> list[_Sample]:
 class Rig:
     """One database, one Redis and the writer, for every row of a run."""
 
-    def __init__(self, database_url: str, redis_url: str, writer: Child, events_file: Path):
-        self.database_url = database_url
-        self.redis_url = redis_url
+    def __init__(
+        self, database_url: str, redis: RedisServer, writer: Child, events_file: Path, pool: int
+    ):
+        self.database_url = with_pool(database_url, pool)
+        self.redis = redis
+        self.redis_url = redis.url
         self.writer = writer
         self.events_file = events_file
 
     @classmethod
     @contextlib.asynccontextmanager
     async def start(
-        cls, url: str, redis_url: str, *, tickets: int, rate: float, concurrency: int = 16
+        cls,
+        url: str,
+        redis: RedisServer,
+        *,
+        tickets: int,
+        rate: float,
+        pool: int,
+        concurrency: int = 8,
     ) -> AsyncIterator[Rig]:
-        """On a migrated database `url`."""
+        """On a migrated database `url`; servers with pools of `pool` connections."""
         with tempfile.TemporaryDirectory(prefix="helpdesk-bench-") as name:
             folder = Path(name)
             events_file = folder / "events.json"
-            command = [PYTHON, "-m", "bench.crossprocess", "writer", "--database-url", url]
-            command += ["--broker-url", redis_url, "--customers", str(tickets)]
+            writer_url = with_pool(url, concurrency)
+            command = [PYTHON, "-m", "bench.crossprocess", "writer", "--database-url", writer_url]
+            command += ["--broker-url", redis.url, "--customers", str(tickets)]
             command += ["--rate", str(rate), "--concurrency", str(concurrency)]
             command += ["--out", str(events_file)]
             async with Child.start(command, name="writer", cpu=LOAD_CPU) as writer:
                 ready = await writer.receive(600)
                 print(f"writer: {ready['tickets']} tickets in {ready['seconds']:.1f} s", flush=True)
-                yield cls(url, redis_url, writer, events_file)
+                yield cls(url, redis, writer, events_file, pool)
 
     @contextlib.contextmanager
     def servers(self, count: int, cpus: Sequence[int]) -> Iterator[list[tuple[str, Any]]]:
@@ -158,6 +178,9 @@ class Rig:
                 )
                 for i in range(count)
             ]
+
+    def _redis_cpu(self) -> float | None:
+        return None if self.redis.pid is None else cpu_ticks(self.redis.pid)
 
     async def measure(
         self,
@@ -193,9 +216,11 @@ class Rig:
                 idle = await _samples(servers)
                 await asyncio.sleep(seconds)
                 before = await _samples(servers)
+                redis_cpu = self._redis_cpu()
                 done = await self.writer.ask(f"run {rate} {seconds}", seconds * 10 + 120)
                 await clients.wait_quiet(quiet=2.0, within=120)
                 after = await _samples(servers)
+                redis_after = self._redis_cpu()
                 results = await clients.stop()
         written: dict[str, list[Any]] = orjson.loads(self.events_file.read_bytes())
         statements = 0.0
@@ -228,6 +253,9 @@ class Rig:
             received=sum(a.received - b.received for b, a in zip(before, after, strict=True)),
             published=done["events"],
             server_cpu_seconds=sum(a.cpu - b.cpu for b, a in zip(before, after, strict=True)),
+            redis_cpu_seconds=None
+            if redis_cpu is None or redis_after is None
+            else redis_after - redis_cpu,
             writer_cpu_seconds=done["cpu_seconds"],
             latencies_ms=latencies,
             problems=problems,
@@ -260,6 +288,7 @@ def report(rows: list[Row], args: argparse.Namespace) -> str:
                 "idle PG statements / s (all, subtracted)",
                 "Redis messages / event (published + received)",
                 "server CPU ms / event (sum)",
+                "Redis CPU µs / message",
                 "p50 ms",
                 "p99 ms",
             ],
@@ -277,6 +306,7 @@ def report(rows: list[Row], args: argparse.Namespace) -> str:
                     f"{r.idle_per_second:.1f}",
                     f"{r.redis_per_event:.2f}",
                     f"{r.cpu_ms_per_event:.2f}",
+                    "-" if r.redis_us_per_message is None else f"{r.redis_us_per_message:.1f}",
                     *latency_cells(r.latencies_ms)[:2],
                 ]
                 for r in rows
@@ -285,24 +315,25 @@ def report(rows: list[Row], args: argparse.Namespace) -> str:
         f"{machine()}; servers on cores {args.server_cpus}, writer and clients on core "
         f"{LOAD_CPU}; Redis of the run's own; writer CPU "
         f"{percentile([r.writer_ms_per_event for r in rows], 0.5):.2f} ms per write (median of "
-        "rows). Statements: the ORM's (BEGIN/COMMIT not counted).",
+        "rows). Statements: the ORM's (BEGIN/COMMIT not counted). Pools of "
+        f"{args.pool} connections per server (the machine's PostgreSQL allows 100 in all).",
     ]
     out += [f"- {r.processes} × {r.query}: {p}" for r in rows for p in r.problems]
     return "\n".join(out)
 
 
 @contextlib.contextmanager
-def database_and_redis(admin_url: str) -> Iterator[tuple[str, str]]:
+def database_and_redis(admin_url: str) -> Iterator[tuple[str, RedisServer]]:
     """A fresh migrated PostgreSQL database and a Redis of this run's own."""
-    with postgres_database(admin_url) as url, redis_server() as redis_url:
+    with postgres_database(admin_url) as url, redis_server() as redis:
         helpdesk_cli("migrate", database_url=url)
-        yield url, redis_url
+        yield url, redis
 
 
-async def run(args: argparse.Namespace, url: str, redis_url: str) -> list[Row]:
+async def run(args: argparse.Namespace, url: str, redis: RedisServer) -> list[Row]:
     cpus = [int(c) for c in args.server_cpus.split(",")]
     rows = []
-    async with Rig.start(url, redis_url, tickets=args.tickets, rate=args.rate) as rig:
+    async with Rig.start(url, redis, tickets=args.tickets, rate=args.rate, pool=args.pool) as rig:
         for processes in args.processes:
             for label in args.queries:
                 rows.append(
@@ -337,12 +368,15 @@ def main(argv: list[str] | None = None) -> None:
         type=lambda s: s.split(","),
         help=f"subscriptions to measure, of {','.join(QUERIES)}",
     )
+    parser.add_argument(
+        "--pool", type=int, default=3, help="database connections per server, at most"
+    )
     parser.add_argument("--server-cpus", default="0", help="cores the servers take turns on")
     add_database_url_option(parser)
     args = parser.parse_args(argv)
     pin_to_load_core()
-    with database_and_redis(args.database_url) as (url, redis_url):
-        rows = asyncio.run(run(args, url, redis_url))
+    with database_and_redis(args.database_url) as (url, redis):
+        rows = asyncio.run(run(args, url, redis))
     print()
     print(report(rows, args))
 
