@@ -10,13 +10,16 @@ transaction, published to Redis after commit) and writes E events (`--events`, d
 `--rate` per second (default 200). Every agent sees every event: N × S deliveries per event.
 
 Per row: deliveries expected, delivered, lost and duplicated; PostgreSQL statements per event
-summed over the server processes, and per process (from each process's
-`helpdesk_db_statements_total` before and after the run, minus its idle rate measured over an
-idle window of the same length just before: the feed's poll, the SLA scans); Redis messages per
-event (the writer's publishes plus what the servers received, `helpdesk_broker_messages_received_
-total`); server CPU ms per event (all processes); commit→deliver latency over every delivery.
-The statements a process sends per event do not depend on its subscribers; the column "per event
-per process" shows whether the total grows with N.
+summed over the server processes, and per process, from each process's
+`helpdesk_db_statements_total` before and after the run. Their background work is included: its
+idle rate, measured over an idle window as long as the run just before it (the feed's poll, the
+SLA scans), is shown beside it, not subtracted, since while events come the feed's wake-ups stand
+in for its poll. Redis messages per event: the writer's publishes plus what the servers received
+(`helpdesk_broker_messages_received_total`). Server CPU ms per event (all processes), Redis CPU
+per message (its own redis-server), commit→deliver latency over every delivery. A process reads
+the log per wake-up, not per subscriber: when it falls behind, one read covers many events, so
+statements per event fall under load. The column "per event per process" shows whether the
+total grows with N.
 
 Servers share core 0 by default (`--server-cpus`), the writer and the clients core 1: on two
 cores the latencies at large N show the machine's CPU, not the design.
@@ -74,7 +77,7 @@ class Row:
     expected: int
     delivered: int
     duplicated: int
-    statements: float  # during the run, all processes, idle rate subtracted
+    statements: float  # during the run, all processes, their background work included
     idle_per_second: float  # all processes
     received: float  # broker messages, all processes
     published: int  # by the writer
@@ -223,12 +226,12 @@ class Rig:
                 redis_after = self._redis_cpu()
                 results = await clients.stop()
         written: dict[str, list[Any]] = orjson.loads(self.events_file.read_bytes())
-        statements = 0.0
-        idle_per_second = 0.0
-        for i, b, a in zip(idle, before, after, strict=True):
-            rate_idle = (b.statements - i.statements) / (b.at - i.at)
-            idle_per_second += rate_idle
-            statements += (a.statements - b.statements) - rate_idle * (a.at - b.at)
+        # The idle rate is shown, not subtracted: while events come, the feed's wake-ups
+        # replace its poll, so subtracting it would take away statements that were not sent.
+        statements = sum(a.statements - b.statements for b, a in zip(before, after, strict=True))
+        idle_per_second = sum(
+            (b.statements - i.statements) / (b.at - i.at) for i, b in zip(idle, before, strict=True)
+        )
         latencies = [
             (arrival - committed) * 1000
             for event_id, (committed, *_rest) in written.items()
@@ -283,9 +286,9 @@ def report(rows: list[Row], args: argparse.Namespace) -> str:
                 "delivered",
                 "lost",
                 "duplicated",
-                "PG statements / event (all processes)",
+                "PG statements / event (all processes, idle included)",
                 "PG statements / event / process",
-                "idle PG statements / s (all, subtracted)",
+                "idle PG statements / s (all processes)",
                 "Redis messages / event (published + received)",
                 "server CPU ms / event (sum)",
                 "Redis CPU µs / message",
