@@ -6,7 +6,7 @@ PYTHON ?= python3
 
 .PHONY: install web-assets web-manifest screenshot run test lint format schema schema-check clean \
 	bench bench-history-page bench-fanout bench-crossprocess bench-writes bench-scale bench-cost bench-image-decode \
-	bench-sla bench-read-state bench-presence bench-balancer bench-scaleout
+	bench-sla bench-read-state bench-presence bench-balancer bench-scaleout bench-capacity
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,10 @@ bench-balancer: install
 # N = 1, 2, 4, 8 server processes on one database and Redis: statements and messages per event.
 bench-scaleout: install
 	$(BIN)/python -m bench.scaleout
+
+# Per-process figures measured here, and the processes, Redis and PostgreSQL they imply.
+bench-capacity: install
+	$(BIN)/python -m bench.capacity
 
 bench-cost: install
 	$(BIN)/python -m bench.cost

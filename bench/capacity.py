@@ -259,6 +259,7 @@ class Need:
     processes: int
     cpu_bound: bool  # else memory-bound
     feasible: bool  # False: receiving every event takes more than a process's share of a core
+    receiving: float  # that share: CPU per process for receiving every event / the budget
     memory_gb: float
     deliveries: float  # per second
     redis_in: float
@@ -299,6 +300,8 @@ def need(figures: Figures, args: argparse.Namespace, subscribers: int, writes: i
         / figures.max_connections,
     }
     name, ratio = max(limits.items(), key=lambda item: item[1])
+    if not feasible:  # no number of processes helps: each one receives every event
+        name, ratio = next(iter(limits.items()))
     first = f"{name}: {ratio:.1f}× its limit" if ratio >= 1 else f"none ({name} at {ratio:.0%})"
     return Need(
         subscribers=subscribers,
@@ -306,6 +309,7 @@ def need(figures: Figures, args: argparse.Namespace, subscribers: int, writes: i
         processes=processes,
         cpu_bound=by_cpu >= by_memory,
         feasible=feasible,
+        receiving=per_process / args.utilization,
         memory_gb=memory_gb,
         deliveries=writes * (agents + args.customer_tabs),
         redis_in=redis_in,
@@ -404,8 +408,10 @@ def report(figures: Figures, args: argparse.Namespace) -> str:
                 f"{n.subscribers:,}",
                 f"{n.writes:,}",
                 f"{n.deliveries:,.0f}",
-                f"{n.processes:,}" if n.feasible else "none suffices",
-                ("CPU" if n.cpu_bound else "memory") if n.feasible else "receiving",
+                f"{n.processes:,}" if n.feasible else f"none ({n.processes:,} by memory)",
+                ("CPU" if n.cpu_bound else "memory")
+                if n.feasible
+                else f"receiving: {n.receiving:.1f}× a process's CPU",
                 f"{n.memory_gb:.1f}",
                 f"{n.redis_in:,.0f}",
                 f"{n.redis_out:,.0f}",
