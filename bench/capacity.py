@@ -10,7 +10,7 @@ Measured, in one run:
   shared group (`ticketEvents { id kind at }`), and with S1 and S2 agents in as many groups (the
   same subscription with `after`: each one runs alone, as a customer's does). The CPU per event
   is a line in S: its slope is the CPU per delivery, its intercept what the process spends on an
-  event before any subscriber (the broker message, the feed's read of the log, one execution).
+  event before any subscriber (receiving and handing on the event, the group's one execution).
 - PostgreSQL statements and Redis messages per event, at one and two processes (the scale-out
   rows).
 - CPU and statements per write: status changes called here, as the writer does (the service

@@ -12,15 +12,14 @@ transaction, published to Redis after commit) and writes E events (`--events`, d
 Per row: deliveries expected, delivered, lost and duplicated; PostgreSQL statements per event
 summed over the server processes, and per process, from each process's
 `helpdesk_db_statements_total` before and after the run. Their background work is included: its
-idle rate, measured over an idle window as long as the run just before it (the feed's poll, the
-SLA scans), is shown beside it, not subtracted, since while events come the feed's wake-ups stand
-in for its poll. Redis messages per event: the writer's publishes plus what the servers received
-(`helpdesk_broker_messages_received_total`). Server CPU ms per event (all processes), Redis CPU
-per message (its own redis-server, less its housekeeping over the idle window; the CPU clock
-ticks every 10 ms, so a short run gives a coarse figure), commit→deliver latency over every
-delivery. A process reads the log per wake-up, not per subscriber: when it falls behind, one read
-covers many events, so statements per event fall under load. The column "per event per
-process" shows whether the total grows with N.
+idle rate, measured over an idle window as long as the run just before it (the feed's read of the
+log while the broker is quiet, the SLA scans), is shown beside it, not subtracted, since what a
+process does while idle is not what it does while events come. Redis messages per event: the
+writer's publishes plus what the servers received (`helpdesk_broker_messages_received_total`).
+Server CPU ms per event (all processes), Redis CPU per message (its own redis-server, less its
+housekeeping over the idle window; the CPU clock ticks every 10 ms, so a short run gives a coarse
+figure), commit→deliver latency over every delivery. The column "per event per process" shows
+whether the total grows with N.
 
 Servers share core 0 by default (`--server-cpus`), the writer and the clients core 1: on two
 cores the latencies at large N show the machine's CPU, not the design.
@@ -225,7 +224,7 @@ class Rig:
 
                 await clients.warm_up(warm_up, rounds=3)
                 await clients.wait_quiet(quiet=1.0, within=60)
-                # The idle rate of each process (feed poll, SLA scans), over as long as the run.
+                # The idle rate of each process (the feed, SLA scans), over as long as the run.
                 idle = await _samples(servers)
                 redis_idle = self._redis_cpu()
                 await asyncio.sleep(seconds)
@@ -237,8 +236,8 @@ class Rig:
                 redis_after = self._redis_cpu()
                 results = await clients.stop()
         written: dict[str, list[Any]] = orjson.loads(self.events_file.read_bytes())
-        # The idle rate is shown, not subtracted: while events come, the feed's wake-ups
-        # replace its poll, so subtracting it would take away statements that were not sent.
+        # The idle rate is shown, not subtracted: what the feed reads while the broker is quiet
+        # it does not read while events come.
         statements = sum(a.statements - b.statements for b, a in zip(before, after, strict=True))
         idle_per_second = sum(
             (b.statements - i.statements) / (b.at - i.at) for i, b in zip(idle, before, strict=True)
