@@ -72,6 +72,7 @@ from services.errors import NotAuthenticated
 from services.viewer import TOKEN_EXPIRED
 
 MAX_BACKLOG = 256  # messages waiting for one slow socket before it is disconnected
+ROUND_SLICE = 64  # members written to between two turns of the event loop in a send round
 SUBSCRIPTION = StrawberryOperationType.SUBSCRIPTION
 INCREMENTAL_REFUSED = "Incremental delivery is not supported over graphql-transport-ws"
 UNAVAILABLE_REASON = "Service temporarily unavailable; retry"
@@ -182,6 +183,41 @@ class Subscription:
     operation_name: str | None
 
 
+class Batch:
+    """Results of one group that are sent together: each member gets one write for all of them.
+
+    The payloads are encoded once, and a WebSocket member's frames once per operation id: the
+    members of a group whose clients number their operations alike share the same bytes.
+    """
+
+    __slots__ = ("_frames", "payloads", "texts")
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts  # each a result's JSON
+        self.payloads = [text.encode() for text in texts]
+        self._frames: dict[bytes, bytes] = {}
+
+    def websocket_frames(self, prefix: bytes) -> bytes:
+        """Every result as a graphql-transport-ws `next` message starting with `prefix`, each in
+        a server's (unmasked) text frame, back to back."""
+        frames = self._frames.get(prefix)
+        if frames is None:
+            parts: list[bytes] = []
+            for payload in self.payloads:
+                parts += (_frame_header(len(prefix) + len(payload) + 1), prefix, payload, b"}")
+            frames = self._frames[prefix] = b"".join(parts)
+        return frames
+
+
+def _frame_header(size: int) -> bytes:
+    """RFC 6455: FIN + text opcode, then the payload length in 7, 16 or 64 bits (no mask)."""
+    if size < 126:
+        return bytes((0x81, size))
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big")
+    return b"\x81\x7f" + size.to_bytes(8, "big")
+
+
 class Member:
     """One subscriber of a group: what it asked for, who asks, and how its messages go out.
 
@@ -209,6 +245,7 @@ class Member:
         raise NotImplementedError
 
     async def write(self, text: str) -> None:
+        """Write messages (one, or several framed back to back)."""
         raise NotImplementedError
 
     async def finish(self, errors: list[GraphQLFormattedError] | None = None) -> None:
@@ -218,21 +255,28 @@ class Member:
     def drained(self) -> None:
         """The messages that waited are all written."""
 
-    async def deliver(self, payload: str) -> None:
-        """Hand a `next` payload to the client without waiting for it.
+    def send_now(self, batch: Batch) -> bool:
+        """Hand the batch to the client without awaiting anything, if this member can (True);
+        False: `deliver` it."""
+        return False
 
-        Written at once when the connection's buffer is empty and the message is below its
-        high-water mark (the write cannot wait for the client to read); otherwise queued behind
-        the messages already waiting, which a task of the member's own writes.
+    async def deliver(self, batch: Batch) -> None:
+        """Hand a batch of `next` payloads to the client without waiting for it.
+
+        Written at once, in one write, when the connection's buffer is empty and the batch is
+        below its high-water mark (the write cannot wait for the client to read); otherwise
+        queued behind the messages already waiting, which a task of the member's own writes.
         """
         if self.completed:
             return
-        text = self.frame(payload)
+        texts = [self.frame(payload) for payload in batch.texts]
+        text = texts[0] if len(texts) == 1 else "".join(texts)
         if self.backlog is None and self._writable(len(text)):
             with contextlib.suppress(ConnectionResetError, RuntimeError):
                 await self.write(text)
             return
-        self._queue(text)
+        for text in texts:
+            self._queue(text)
 
     def enqueue(self, payload: str) -> None:
         """Queue a `next` payload now, ahead of anything delivered later."""
@@ -288,14 +332,22 @@ class Member:
 
 
 class _SocketMember(Member):
-    """A subscription of a graphql-transport-ws socket."""
+    """A subscription of a graphql-transport-ws socket.
 
-    __slots__ = ("handler", "socket")
+    Without permessage-deflate, a batch is framed here (once per operation id, see `Batch`) and
+    written to the connection at once: one write for the whole batch. A compressed connection
+    gets each message from aiohttp's `send_str` (the compressor's state runs across messages).
+    """
+
+    __slots__ = ("handler", "prefix", "socket")
 
     def __init__(self, handler: SharingHandler, operation: Operation[Context, None]) -> None:
         super().__init__(operation, handler.context, getattr(handler.websocket, "request", None))
         self.handler = handler
         self.socket: Any = getattr(handler.websocket, "ws", None)  # aiohttp WebSocketResponse
+        # What every `next` message of this operation starts with: its id framed once.
+        op_id = orjson.dumps(operation.id).decode()
+        self.prefix = f'{{"id":{op_id},"type":"next","payload":'
 
     @property
     def ws_operation(self) -> Operation[Context, None]:
@@ -308,11 +360,44 @@ class _SocketMember(Member):
         return self.ws_operation.completed
 
     def frame(self, payload: str) -> str:
-        op_id = orjson.dumps(self.ws_operation.id).decode()
-        return f'{{"id":{op_id},"type":"next","payload":{payload}}}'
+        return f"{self.prefix}{payload}}}"
 
     async def write(self, text: str) -> None:
         await self.socket.send_str(text)
+
+    def send_now(self, batch: Batch) -> bool:
+        if self.completed:
+            return True
+        socket = self.socket
+        if socket is None or socket.compress or socket.closed:
+            return False  # aiohttp frames (and compresses) each message, or refuses it
+        if self.backlog is not None:
+            for text in batch.texts:
+                self._queue(self.frame(text))
+            return True
+        transport = self.request.transport
+        if transport is None or transport.is_closing():
+            return True
+        frames = batch.websocket_frames(self.prefix.encode())
+        if transport.get_write_buffer_size() == 0 and len(frames) < _high_water(transport):
+            transport.write(frames)
+            return True
+        # The client lags, or the batch is more than its buffer takes at once: queued.
+        for text in batch.texts:
+            self._queue(self.frame(text))
+        return True
+
+    async def deliver(self, batch: Batch) -> None:
+        """A compressed connection: each message compressed and written by aiohttp."""
+        if self.completed:
+            return
+        for payload in batch.texts:
+            text = self.frame(payload)
+            if self.backlog is None and self._writable(len(text)):
+                with contextlib.suppress(ConnectionResetError, RuntimeError):
+                    await self.write(text)
+            else:
+                self._queue(text)
 
     async def finish(self, errors: list[GraphQLFormattedError] | None = None) -> None:
         """The operation's last message (complete or error); the handler forgets it.
@@ -345,6 +430,8 @@ class _Group:
     members: set[Member] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
     latest: str | None = None  # kept when each message is the whole state: joiners get it
+    outbox: list[str] = field(default_factory=list)  # results not sent yet, in order
+    sender: asyncio.Task[None] | None = None  # sends the outbox, while it has results
 
 
 class SharedSubscriptions:
@@ -471,6 +558,7 @@ class SharedSubscriptions:
                     if not isinstance(result, ExecutionResult):
                         # As Strawberry answers it: `next` has no shape for incremental results.
                         errors = [GraphQLError(INCREMENTAL_REFUSED).formatted]
+                        await self._flush(group)
                         await self._finish_all(group, errors)
                         return
                     payload: dict[str, Any] = {"data": result.data}
@@ -480,13 +568,47 @@ class SharedSubscriptions:
                         payload["extensions"] = result.extensions
                     # once for every member
                     encoded = within_response_limit(payload, self._response_bytes).decode()
-                    if group.key is not None and group.key.whole_state:
-                        group.latest = encoded
-                    for member in list(group.members):
-                        await member.deliver(encoded)
+                    group.outbox.append(encoded)
+                    if group.sender is None:
+                        group.sender = asyncio.create_task(self._send(group))
+            await self._flush(group)
             await self._finish_all(group)
         finally:
+            if group.sender is not None:
+                group.sender.cancel()
             self._forget(group)
+
+    async def _flush(self, group: _Group) -> None:
+        """Wait until every result of the stream is sent (before its end goes out)."""
+        if group.sender is not None:
+            await group.sender
+
+    async def _send(self, group: _Group) -> None:
+        """Send the group's results in rounds: each round takes every result ready and gives
+        each member one write for all of them.
+
+        A task only while there is something to send. Adaptive without a timer: a result that
+        finds no round running goes out at once, alone; while a round runs (it yields to the
+        loop every `ROUND_SLICE` members, so the stream keeps executing), the results that come
+        out wait in the outbox and make the next batch.
+        """
+        whole_state = group.key is not None and group.key.whole_state
+        try:
+            while group.outbox:
+                batch = Batch(group.outbox)
+                group.outbox = []
+                if whole_state:
+                    # Set as the round starts: a member joining from now on is sent it at
+                    # once, and is not among the members this round writes to.
+                    group.latest = batch.texts[-1]
+                members = list(group.members)
+                for index, member in enumerate(members, 1):
+                    if member.group is group and not member.send_now(batch):
+                        await member.deliver(batch)
+                    if not index % ROUND_SLICE:
+                        await asyncio.sleep(0)
+        finally:
+            group.sender = None
 
     async def _finish_all(
         self, group: _Group, errors: list[GraphQLFormattedError] | None = None
