@@ -11,15 +11,32 @@ long after wrk ended the last delivery came. `--query` changes the subscription:
 `ticket { id }` no event needs a database query of its own in the shared execution.
 
     .venv/bin/python -m bench.writes --subscribers 1000 --seconds 10
+
+`--rate R`: instead of wrk's throughput, this process posts `replyToTicket` at R writes/s for
+`--seconds` (each request sent on schedule, at most `--connections` in flight), and does so for two
+source trees in one run, one server after the other, each on a fresh database: `--before` (a git
+revision of this repository, `main` by default, exported with `git archive`; `--before ''` to
+skip) and this tree. Reported per tree: asked and written rate, deliveries expected, delivered,
+lost, duplicated, event `at` → delivery p50/p99/max, the write's response time and server CPU per
+write (the fan-out and the drain included).
+
+    .venv/bin/python -m bench.writes --subscribers 1000 --rate 200 --seconds 10
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import re
+import subprocess
+import tarfile
+import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -27,9 +44,17 @@ import orjson
 
 from bench.common import (
     LOAD_CPU,
+    PYTHON,
+    ROOT,
     add_database_url_option,
+    free_port,
+    helpdesk_env,
     helpdesk_server,
     machine,
+    percentile,
+    pin_to_load_core,
+    postgres_database,
+    process,
     report_on_new_postgres,
     table,
     wrk,
@@ -226,6 +251,244 @@ async def scenario(args: argparse.Namespace, url: str) -> str:
     )
 
 
+@contextlib.contextmanager
+def source_tree(revision: str) -> Iterator[Path]:
+    """This repository's files at `revision` (`git archive`), in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="helpdesk-before-") as folder:
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", revision],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+        with tempfile.TemporaryFile() as tar:
+            tar.write(archive)
+            tar.seek(0)
+            with tarfile.open(fileobj=tar) as files:
+                files.extractall(folder, filter="data")
+        yield Path(folder)
+
+
+def tree_command(tree: Path, *args: str) -> list[str]:
+    """`helpdesk ARGS` served from `tree` by this virtualenv (-P: not the working directory's)."""
+    return [PYTHON, "-P", "-m", "server.cli", *args]
+
+
+def tree_env(tree: Path) -> dict[str, str]:
+    return {"PYTHONPATH": str(tree)}
+
+
+@contextlib.contextmanager
+def tree_server(
+    tree: Path, database_url: str, broker: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`helpdesk serve` from `tree` on a free port, pinned like `helpdesk_server`."""
+    subprocess.run(
+        tree_command(tree, "migrate"),
+        env={**os.environ, **tree_env(tree), "HELPDESK_DATABASE_URL": database_url},
+        cwd=tree,
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    env = {**helpdesk_env(port, database_url, broker), **tree_env(tree)}
+    with process(
+        tree_command(tree, "serve"), env=env, ready_url=f"http://127.0.0.1:{port}/healthz"
+    ) as child:
+        yield f"http://127.0.0.1:{port}", child
+
+
+async def paced_writes(
+    session: aiohttp.ClientSession,
+    base: str,
+    customer: str,
+    replies: list[dict[str, Any]],
+    rate: float,
+    seconds: float,
+    in_flight: int,
+) -> dict[str, Any]:
+    """`replyToTicket` at `rate` per second, each sent on schedule (at most `in_flight` at once),
+    round the tickets of `replies` (one ticket's writes would queue on its row lock)."""
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(in_flight)
+    latencies: list[float] = []
+    failed = 0
+    errors: list[str] = []
+
+    async def one(variables: dict[str, Any]) -> None:
+        nonlocal failed
+        async with gate:
+            sent = loop.time()
+            try:
+                data = await graphql(session, base, customer, REPLY, variables)
+                if data["replyToTicket"]["errors"]:
+                    failed += 1
+                    return
+            except Exception as error:  # counted; the run goes on
+                failed += 1
+                if len(errors) < 3:
+                    errors.append(f"{type(error).__name__}: {str(error)[:200]}")
+                return
+            latencies.append((loop.time() - sent) * 1000)
+
+    count = round(rate * seconds)
+    started = loop.time()
+    tasks = []
+    for i in range(count):
+        delay = started + i / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(replies[i % len(replies)])))
+    await asyncio.gather(*tasks)
+    return {
+        "asked": count,
+        "written": len(latencies),
+        "failed": failed,
+        "errors": errors,
+        "seconds": loop.time() - started,
+        "latencies": latencies,
+    }
+
+
+async def paced_run(
+    args: argparse.Namespace, label: str, base: str, server: subprocess.Popen[bytes]
+) -> dict[str, Any]:
+    """One server: N subscribers, then writes at `--rate`."""
+    customer = token(CUSTOMER, "customer")
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=args.connections)
+    ) as session:
+        replies = []  # one body per ticket: the writes go round them
+        for _ in range(args.tickets):
+            created = await graphql(
+                session,
+                base,
+                customer,
+                CREATE,
+                {"in": {"categorySlug": "app-help", "question": "The replies go to"}},
+            )
+            ticket_id = created["createTicket"]["ticket"]["id"]
+            replies.append({"in": {"ticketId": ticket_id, "body": "Bench reply"}})
+
+        async def reply(_: int) -> None:
+            await graphql(session, base, customer, REPLY, replies[0])
+
+        ws_url = base.replace("http", "ws") + "/graphql"
+        async with Clients.start(
+            [ws_url],
+            args.subscribers,
+            mint=f"agent:bench-agent:{args.agents}",
+            query=args.query,
+            engine=args.engine,
+        ) as clients:
+            await clients.ready()
+            rounds = await clients.warm_up(reply)
+            print(f"{label}: {args.subscribers} subscribers live after {rounds} event(s)")
+            await asyncio.sleep(1.0)
+            events_before = await published(session, base)
+            received_before = (await clients.status())["received"]
+            cpu_before = cpu_ticks(server.pid)
+            started = time.time()
+            writes = await paced_writes(
+                session, base, customer, replies, args.rate, args.seconds, args.connections
+            )
+            events, received, _ = await settle(clients, session, base, args.drain)
+            server_cpu = cpu_ticks(server.pid) - cpu_before
+            results = await clients.stop()
+    in_run = [
+        e
+        for e, stamp in results.stamps.items()
+        if stamp and datetime.fromisoformat(stamp).timestamp() >= started
+    ]
+    return {
+        "label": label,
+        "writes": writes,
+        "events": events - events_before,
+        "received": received - received_before,
+        "duplicated": results.duplicates_of(in_run),
+        "latencies": results.since_stamp_ms(in_run),
+        "server_cpu": server_cpu,
+        "client_cpu": results.cpu_seconds,
+        "client_received": results.received,
+    }
+
+
+def paced_row(run: dict[str, Any], args: argparse.Namespace) -> list[object]:
+    writes = run["writes"]
+    expected = run["events"] * args.subscribers
+    responses = writes["latencies"]
+    return [
+        run["label"],
+        f"{args.rate:g}/s × {args.seconds} s",
+        f"{writes['written'] / writes['seconds']:,.0f}/s",
+        writes["failed"],
+        f"{run['events']:,}",
+        f"{expected:,}",
+        f"{run['received']:,}",
+        lost_cell(expected, run["received"]),
+        run["duplicated"],
+        *latency_cells(run["latencies"]),
+        f"{percentile(responses, 0.5):.1f} / {percentile(responses, 0.99):.1f}",
+        f"{run['server_cpu'] * 1000 / max(run['events'], 1):.2f}",
+        f"{run['client_cpu'] * 1e6 / max(run['client_received'], 1):.1f}",
+    ]
+
+
+def paced_report(args: argparse.Namespace) -> str:
+    pin_to_load_core()
+    runs = []
+    with contextlib.ExitStack() as stack:
+        trees: list[tuple[str, Path]] = []
+        if args.before:
+            trees.append((f"before ({args.before})", stack.enter_context(source_tree(args.before))))
+        trees.append(("after (this tree)", ROOT))
+        for label, tree in trees:
+            with (
+                postgres_database(args.database_url) as url,
+                tree_server(tree, f"{url}?maxsize={args.pool}", args.broker) as (base, server),
+            ):
+                runs.append(asyncio.run(paced_run(args, label, base, server)))
+    return "\n".join(
+        [
+            table(
+                f"{args.rate:g} replyToTicket/s with {args.subscribers:,} agent subscribers "
+                f"(`{args.query}`), PostgreSQL, broker {args.broker}",
+                [
+                    "server",
+                    "asked",
+                    "written",
+                    "failed writes",
+                    "events",
+                    "deliveries expected",
+                    "delivered",
+                    "lost",
+                    "duplicated",
+                    "write → delivery p50 ms",
+                    "p99 ms",
+                    "max ms",
+                    "write response p50 / p99 ms",
+                    "server CPU ms / write",
+                    "client CPU µs / message",
+                ],
+                [paced_row(run, args) for run in runs],
+            ),
+            f"{machine()}; writes paced by the bench (at most {args.connections} in flight, "
+            f"round {args.tickets} tickets of one customer), "
+            f"on core {LOAD_CPU} with the clients; {args.agents} agent users share the sockets. "
+            "Write → delivery: the event's `at` (taken before the write's transaction) to its "
+            "arrival at each subscriber. Server CPU per write includes the fan-out of its event "
+            "and the drain. Written: writes answered without error per second, from the first "
+            "sent to the last answered.",
+            *(
+                f"- {run['label']}: {run['writes']['failed']} writes failed: "
+                f"{run['writes']['errors']}"
+                for run in runs
+                if run["writes"]["failed"]
+            ),
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.writes", description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=1000)
@@ -236,8 +499,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--query", default=EVENTS, help="the subscription (needs id and at)")
     parser.add_argument("--broker", default="memory://", help="memory:// or redis://…")
     parser.add_argument("--engine", choices=("raw", "aiohttp"), default="raw", help="client")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="writes/s paced by the bench instead of wrk"
+    )
+    parser.add_argument(
+        "--tickets", type=int, default=50, help="with --rate: tickets the replies go round"
+    )
+    parser.add_argument(
+        "--pool", type=int, default=20, help="with --rate: the server's database connections"
+    )
+    parser.add_argument(
+        "--before", default="main", help="with --rate: the git revision to compare with ('': none)"
+    )
     add_database_url_option(parser)
     args = parser.parse_args(argv)
+    if args.rate is not None:
+        print(paced_report(args))
+        return
     report_on_new_postgres(args.database_url, lambda url: scenario(args, url))
 
 

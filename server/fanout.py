@@ -339,21 +339,20 @@ class _SocketMember(Member):
     gets each message from aiohttp's `send_str` (the compressor's state runs across messages).
     """
 
-    __slots__ = ("handler", "prefix", "socket")
+    __slots__ = ("connection", "handler", "head", "high_water", "prefix", "socket", "ws_operation")
 
     def __init__(self, handler: SharingHandler, operation: Operation[Context, None]) -> None:
         super().__init__(operation, handler.context, getattr(handler.websocket, "request", None))
         self.handler = handler
+        self.ws_operation = operation
         self.socket: Any = getattr(handler.websocket, "ws", None)  # aiohttp WebSocketResponse
         # What every `next` message of this operation starts with: its id framed once.
         op_id = orjson.dumps(operation.id).decode()
         self.prefix = f'{{"id":{op_id},"type":"next","payload":'
-
-    @property
-    def ws_operation(self) -> Operation[Context, None]:
-        operation = self.operation
-        assert isinstance(operation, Operation)
-        return operation
+        self.head = self.prefix.encode()
+        # Read once (not per message): the connection, and how much its buffer takes at once.
+        self.connection: asyncio.WriteTransport | None = None
+        self.high_water = 0
 
     @property
     def completed(self) -> bool:
@@ -366,7 +365,7 @@ class _SocketMember(Member):
         await self.socket.send_str(text)
 
     def send_now(self, batch: Batch) -> bool:
-        if self.completed:
+        if self.ws_operation.completed:
             return True
         socket = self.socket
         if socket is None or socket.compress or socket.closed:
@@ -375,12 +374,17 @@ class _SocketMember(Member):
             for text in batch.texts:
                 self._queue(self.frame(text))
             return True
-        transport = self.request.transport
-        if transport is None or transport.is_closing():
+        connection = self.connection
+        if connection is None:
+            connection = self.connection = self.request.transport
+            if connection is None:
+                return True
+            self.high_water = _high_water(connection)
+        if connection.is_closing():
             return True
-        frames = batch.websocket_frames(self.prefix.encode())
-        if transport.get_write_buffer_size() == 0 and len(frames) < _high_water(transport):
-            transport.write(frames)
+        frames = batch.websocket_frames(self.head)
+        if not connection.get_write_buffer_size() and len(frames) < self.high_water:
+            connection.write(frames)
             return True
         # The client lags, or the batch is more than its buffer takes at once: queued.
         for text in batch.texts:
