@@ -18,9 +18,21 @@ Token expiry stays per subscriber (one sweeper ends each member when its token e
 and every new operation on a socket whose token has expired is refused
 (`SharingHandler.handle_subscribe`; over HTTP, signing in refuses the token).
 
+Results that are ready together are sent together. The group's execution puts each encoded
+result in the group's outbox; a send task, running only while the outbox has results, takes
+everything in it and gives each member one write for the whole batch (`Batch`): a WebSocket
+without permessage-deflate gets its `next` frames built here, once per operation id for all the
+members that share it, and written to the connection at once; an SSE or multipart stream gets
+its frames joined into one write; a compressed WebSocket gets each message from aiohttp. There
+is no timer: at low load a batch is one result, sent as soon as it is ready; under load the
+results that come out while a round is being sent (it yields to the loop every `ROUND_SLICE`
+members) make the next batch, so the writes per result fall as the rate rises.
+
 Sends never wait on a client: a member whose socket is not keeping up gets its messages queued
 and written by a task of its own, so a slow client delays nobody else; one that falls
-`MAX_BACKLOG` messages behind is disconnected (it may reconnect and resume with `after`).
+`MAX_BACKLOG` messages behind is disconnected (it may reconnect and resume with `after`). A
+member's `complete` goes after the messages queued for it, and the group's end after its
+outbox is sent.
 """
 
 from __future__ import annotations
@@ -195,16 +207,17 @@ class Batch:
     def __init__(self, texts: list[str]) -> None:
         self.texts = texts  # each a result's JSON
         self.payloads = [text.encode() for text in texts]
-        self._frames: dict[bytes, bytes] = {}
+        self._frames: dict[str, bytes] = {}
 
-    def websocket_frames(self, prefix: bytes) -> bytes:
+    def websocket_frames(self, prefix: str) -> bytes:
         """Every result as a graphql-transport-ws `next` message starting with `prefix`, each in
         a server's (unmasked) text frame, back to back."""
         frames = self._frames.get(prefix)
         if frames is None:
+            head = prefix.encode()
             parts: list[bytes] = []
             for payload in self.payloads:
-                parts += (_frame_header(len(prefix) + len(payload) + 1), prefix, payload, b"}")
+                parts += (_frame_header(len(head) + len(payload) + 1), head, payload, b"}")
             frames = self._frames[prefix] = b"".join(parts)
         return frames
 
@@ -339,7 +352,7 @@ class _SocketMember(Member):
     gets each message from aiohttp's `send_str` (the compressor's state runs across messages).
     """
 
-    __slots__ = ("connection", "handler", "head", "high_water", "prefix", "socket", "ws_operation")
+    __slots__ = ("connection", "handler", "high_water", "prefix", "socket", "ws_operation")
 
     def __init__(self, handler: SharingHandler, operation: Operation[Context, None]) -> None:
         super().__init__(operation, handler.context, getattr(handler.websocket, "request", None))
@@ -349,7 +362,6 @@ class _SocketMember(Member):
         # What every `next` message of this operation starts with: its id framed once.
         op_id = orjson.dumps(operation.id).decode()
         self.prefix = f'{{"id":{op_id},"type":"next","payload":'
-        self.head = self.prefix.encode()
         # Read once (not per message): the connection, and how much its buffer takes at once.
         self.connection: asyncio.WriteTransport | None = None
         self.high_water = 0
@@ -382,7 +394,7 @@ class _SocketMember(Member):
             self.high_water = _high_water(connection)
         if connection.is_closing():
             return True
-        frames = batch.websocket_frames(self.head)
+        frames = batch.websocket_frames(self.prefix)
         if not connection.get_write_buffer_size() and len(frames) < self.high_water:
             connection.write(frames)
             return True

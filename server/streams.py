@@ -10,7 +10,8 @@ Framing and headers are Strawberry's transports. One stream is one subscription,
 the shared executions (`server.fanout`) like a WebSocket subscription: the same groups, the same
 refusals before it runs (limits, `UNAUTHENTICATED` without a token, as a `next` carrying the
 errors, then `complete`, as graphql-sse's protocol asks), the same token expiry (a `next` with
-`UNAUTHENTICATED`, then `complete`) and the same slow-client rule. Replays (`after`) run alone.
+`UNAUTHENTICATED`, then `complete`), the same slow-client rule, and the same batching (results
+ready together are framed back to back and written at once). Replays (`after`) run alone.
 
 One task keeps every open stream: heartbeats (SSE every 15 s, multipart every 5 s, and at once)
 and noticing clients gone (aiohttp does not cancel a handler when its client disconnects). At

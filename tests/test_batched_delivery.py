@@ -39,7 +39,7 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
 
 def test_a_batch_is_one_text_frame_per_result_with_the_length_it_needs() -> None:
     payloads = [orjson.dumps({"data": {"n": "x" * size}}).decode() for size in (1, 200, 70_000)]
-    prefix = b'{"id":"op-7","type":"next","payload":'
+    prefix = '{"id":"op-7","type":"next","payload":'
     frames = server_frames(Batch(payloads).websocket_frames(prefix))
     assert [first for first, _ in frames] == [0x81, 0x81, 0x81]  # FIN, text
     messages = [orjson.loads(payload) for _, payload in frames]
