@@ -84,7 +84,7 @@ from services.errors import NotAuthenticated
 from services.viewer import TOKEN_EXPIRED
 
 MAX_BACKLOG = 256  # messages waiting for one slow socket before it is disconnected
-ROUND_SLICE = 64  # members written to between two turns of the event loop in a send round
+ROUND_SLICE = 256  # members written to between two turns of the event loop in a send round
 SUBSCRIPTION = StrawberryOperationType.SUBSCRIPTION
 INCREMENTAL_REFUSED = "Incremental delivery is not supported over graphql-transport-ws"
 UNAVAILABLE_REASON = "Service temporarily unavailable; retry"
