@@ -69,8 +69,10 @@ bench-fanout: install
 bench-crossprocess: install
 	$(BIN)/python -m bench.crossprocess
 
+# Throughput with wrk, then 200 replies/s paced, beside the revision before batched delivery.
 bench-writes: install
 	$(BIN)/python -m bench.writes
+	$(BIN)/python -m bench.writes --rate 200 --before ab4ce11
 
 # 4,000 subscribers through HAProxy (deploy/haproxy.cfg) over 4 processes, one killed mid-run.
 bench-balancer: install
