@@ -104,20 +104,22 @@ def lost_cell(expected: int, received: int) -> str:
     return f"{expected - received:,}"
 
 
+async def new_ticket(
+    session: aiohttp.ClientSession, base: str, customer: str, question: str
+) -> str:
+    """A new ticket of `customer`: its id."""
+    variables = {"in": {"categorySlug": "app-help", "question": question}}
+    created = await graphql(session, base, customer, CREATE, variables)
+    return str(created["createTicket"]["ticket"]["id"])
+
+
 async def scenario(args: argparse.Namespace, url: str) -> str:
     customer = token(CUSTOMER, "customer")
     headers = {"Authorization": f"Bearer {customer}", "Content-Type": "application/json"}
     notes: list[str] = []
     with helpdesk_server(url, args.broker) as (base, server):
         async with aiohttp.ClientSession() as session:
-            first = await graphql(
-                session,
-                base,
-                customer,
-                CREATE,
-                {"in": {"categorySlug": "app-help", "question": "The ticket replies go to"}},
-            )
-            ticket_id = first["createTicket"]["ticket"]["id"]
+            ticket_id = await new_ticket(session, base, customer, "The ticket replies go to")
             bodies: dict[str, dict[str, Any]] = {
                 "createTicket": {
                     "query": CREATE,
@@ -360,14 +362,7 @@ async def paced_run(
     ) as session:
         replies = []  # one body per ticket: the writes go round them
         for _ in range(args.tickets):
-            created = await graphql(
-                session,
-                base,
-                customer,
-                CREATE,
-                {"in": {"categorySlug": "app-help", "question": "The replies go to"}},
-            )
-            ticket_id = created["createTicket"]["ticket"]["id"]
+            ticket_id = await new_ticket(session, base, customer, "The replies go to")
             replies.append({"in": {"ticketId": ticket_id, "body": "Bench reply"}})
 
         async def reply(_: int) -> None:

@@ -53,6 +53,18 @@ import orjson
 from bench.common import LOAD_CPU, PYTHON, ROOT, percentile, pinned, raise_fd_limit
 
 PROTOCOL = "graphql-transport-ws"
+
+
+def _handshake(path: str, host: str, port: int) -> bytes:
+    """A WebSocket upgrade request for graphql-transport-ws, with a fresh key."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Protocol: {PROTOCOL}\r\n\r\n"
+    ).encode()
+
+
 STATUS_CHANGED = "subscription { ticketStatusChanged { id ticket { id } toStatus at } }"
 ERRORS_KEPT = 20
 
@@ -346,12 +358,7 @@ async def _raw_subscriber(
 ) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    key = base64.b64encode(os.urandom(16)).decode()
-    handshake = (
-        f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-        f"Sec-WebSocket-Protocol: {PROTOCOL}\r\n\r\n"
-    ).encode()
+    handshake = _handshake(parts.path, host, port)
     loop = asyncio.get_running_loop()
     protocol: _RawSubscriber | None = None
     async with gate:
@@ -412,12 +419,7 @@ async def _resubscribed(
     deadline = time.monotonic() + 60
     wait = 0.1
     while time.monotonic() < deadline:
-        key = base64.b64encode(os.urandom(16)).decode()
-        handshake = (
-            f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Protocol: {PROTOCOL}\r\n\r\n"
-        ).encode()
+        handshake = _handshake(parts.path, host, port)
         transport = None
         try:
             async with asyncio.timeout(max(0.1, deadline - time.monotonic())):

@@ -280,7 +280,10 @@ class EventOrder:
                 break
             out.append((event, owner_id))
             self.cursor = event.id
-        return out + self._release()
+        out += self._release()
+        if self._ahead:
+            self.gap_since = time.monotonic()  # what still waits has a grace of its own again
+        return out
 
     def _release(self) -> list[tuple[TicketEvent, str]]:
         out = []

@@ -244,10 +244,10 @@ class EventFeed:
         order = self._order
         now = time.monotonic()
         wait = self._heard + self._poll_seconds - now  # a quiet broker: poll
-        if order is not None and order.gap_since is not None:
-            wait = min(wait, order.gap_since + self._gap_grace - now)
-        if order is not None and order.settling:
+        if order is not None and order.settling:  # read again on the settling schedule
             wait = min(wait, self._settle_at - now)
+        elif order is not None and order.gap_since is not None:
+            wait = min(wait, order.gap_since + self._gap_grace - now)
         return max(0.0, wait)
 
     async def _deliver(self) -> None:
