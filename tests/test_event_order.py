@@ -58,6 +58,14 @@ async def watching(api: Api) -> tuple[Any, str]:
     return socket, live
 
 
+async def created(api: Api, socket: Any, live: str, owner: str) -> dict[str, Any]:
+    """A new ticket of `owner`, once its CREATED event has reached the socket."""
+    ticket = await create_ticket(api, owner)
+    event = (await socket.next_data(live))["ticketEvents"]
+    assert (event["kind"], event["ticket"]["id"]) == ("CREATED", ticket["id"])
+    return ticket
+
+
 async def reply(api: Api, ticket: dict[str, Any], body: str) -> dict[str, Any]:
     data = await api.gql(
         REPLY, {"input": {"ticketId": ticket["id"], "body": body}}, as_="agent-1", role="agent"
@@ -96,8 +104,8 @@ async def test_a_reader_never_skips_an_event_that_commits_late(
     """A lower event id that commits after a higher one: the higher waits for it, both arrive
     once, in id order, live and replayed from a cursor."""
     services_only(backend)
-    slow, fast = await create_ticket(api, "ann"), await create_ticket(api, "bob")
     socket, live = await watching(api)
+    slow, fast = await created(api, socket, live, "ann"), await created(api, socket, live, "bob")
     held, release = asyncio.Event(), asyncio.Event()
 
     async def hold(ticket_id: int) -> None:
@@ -135,8 +143,8 @@ async def test_an_event_id_that_never_commits_does_not_stop_the_feed(
     """A transaction that drew an event id and rolled back leaves a gap for good: the events
     after it still arrive, once the transaction has ended."""
     services_only(backend)
-    doomed, fine = await create_ticket(api, "ann"), await create_ticket(api, "bob")
     socket, live = await watching(api)
+    doomed, fine = await created(api, socket, live, "ann"), await created(api, socket, live, "bob")
     held, release = asyncio.Event(), asyncio.Event()
 
     async def hold(ticket_id: int) -> None:
