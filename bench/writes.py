@@ -104,6 +104,17 @@ def lost_cell(expected: int, received: int) -> str:
     return f"{expected - received:,}"
 
 
+def agents_following(base: str, args: argparse.Namespace) -> Any:
+    """`--subscribers` agent sockets on the server at `base`, following `--query`."""
+    return Clients.start(
+        [base.replace("http", "ws") + "/graphql"],
+        args.subscribers,
+        mint=f"agent:bench-agent:{args.agents}",
+        query=args.query,
+        engine=args.engine,
+    )
+
+
 async def new_ticket(
     session: aiohttp.ClientSession, base: str, customer: str, question: str
 ) -> str:
@@ -136,14 +147,7 @@ async def scenario(args: argparse.Namespace, url: str) -> str:
             async def reply(_: int) -> None:
                 await graphql(session, base, customer, REPLY, bodies["replyToTicket"]["variables"])
 
-            ws_url = base.replace("http", "ws") + "/graphql"
-            async with Clients.start(
-                [ws_url],
-                args.subscribers,
-                mint=f"agent:bench-agent:{args.agents}",
-                query=args.query,
-                engine=args.engine,
-            ) as clients:
+            async with agents_following(base, args) as clients:
                 connected = await clients.ready()
                 rounds = await clients.warm_up(reply)
                 print(
@@ -368,14 +372,7 @@ async def paced_run(
         async def reply(_: int) -> None:
             await graphql(session, base, customer, REPLY, replies[0])
 
-        ws_url = base.replace("http", "ws") + "/graphql"
-        async with Clients.start(
-            [ws_url],
-            args.subscribers,
-            mint=f"agent:bench-agent:{args.agents}",
-            query=args.query,
-            engine=args.engine,
-        ) as clients:
+        async with agents_following(base, args) as clients:
             await clients.ready()
             rounds = await clients.warm_up(reply)
             print(f"{label}: {args.subscribers} subscribers live after {rounds} event(s)")

@@ -296,6 +296,11 @@ class Member:
         if not self.completed:
             self._queue(self.frame(payload))
 
+    def _queue_all(self, batch: Batch) -> None:
+        """Queue each result of the batch as a message of its own, behind those waiting."""
+        for payload in batch.texts:
+            self._queue(self.frame(payload))
+
     def _queue(self, text: str) -> None:
         if self.backlog is None:
             self.backlog = deque()
@@ -383,8 +388,7 @@ class _SocketMember(Member):
         if socket is None or socket.compress or socket.closed:
             return False  # aiohttp frames (and compresses) each message, or refuses it
         if self.backlog is not None:
-            for text in batch.texts:
-                self._queue(self.frame(text))
+            self._queue_all(batch)
             return True
         connection = self.connection
         if connection is None:
@@ -399,8 +403,7 @@ class _SocketMember(Member):
             connection.write(frames)
             return True
         # The client lags, or the batch is more than its buffer takes at once: queued.
-        for text in batch.texts:
-            self._queue(self.frame(text))
+        self._queue_all(batch)
         return True
 
     async def deliver(self, batch: Batch) -> None:

@@ -282,9 +282,10 @@ class EventFeed:
     async def _advance(self, *, read: bool) -> None:
         """Order what arrived; read the log when a message may be missing."""
         if self._order is None:
-            self._order = EventOrder(await newest_settled())
+            await self._ensure_cursor()
             self._must_read = False
         order = self._order
+        assert order is not None
         arrived, self._arrived = self._arrived, []
         for event, owner_id in arrived:
             self._dispatch(order.arrived(event, owner_id))
